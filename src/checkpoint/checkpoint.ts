@@ -1,0 +1,421 @@
+import Database from 'better-sqlite3';
+import { hostname } from 'node:os';
+import { CheckpointBusyError, CheckpointError, StateTransitionError } from '../errors.ts';
+import { JOB_STATES, RETRYABLE_STATES, sourcesOf, type JobState } from './job-states.ts';
+import { assertSchemaReadable, migrate } from './migrations.ts';
+
+export interface BatchMeta {
+  inputPath: string;
+  inputBytes: number;
+  inputSha256: string;
+  namespace: string;
+  keySalt: string;
+  keyFingerprint: string;
+  baseUrl: string;
+  optionsJson: string;
+  createdAtMs: number;
+  loadedAtMs: number | null;
+}
+
+export interface JobRow {
+  idx: number;
+  line_no: number;
+  custom_id: string | null;
+  url: string;
+  body: string | null;
+  body_sha256: string | null;
+  completion_window: string | null;
+  state: JobState;
+  attempt: number;
+  idempotency_key: string | null;
+  response_id: string | null;
+  api_status: string | null;
+  status_code: number | null;
+  request_id: string | null;
+  result: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  submitted_at_ms: number | null;
+  next_poll_at_ms: number | null;
+  poll_count: number;
+  finished_at_ms: number | null;
+  updated_at_ms: number;
+}
+
+export interface NewJob {
+  idx: number;
+  lineNo: number;
+  customId: string | null;
+  url: string;
+  body: string | null;
+  bodySha256: string | null;
+  completionWindow: string | null;
+  state: typeof JOB_STATES.pending | typeof JOB_STATES.invalid;
+  idempotencyKey: string | null;
+  errorCode?: string | undefined;
+  errorMessage?: string | undefined;
+}
+
+/** A change to one job, queued by the engine and applied with others in one transaction. */
+export type JobUpdate =
+  | {
+      kind: 'submitted';
+      idx: number;
+      attempt: number;
+      responseId: string;
+      apiStatus: string | null;
+      requestId: string | null;
+      nextPollAtMs: number;
+    }
+  | {
+      kind: 'polled';
+      idx: number;
+      attempt: number;
+      apiStatus: string | null;
+      nextPollAtMs: number;
+    }
+  | {
+      kind: 'finished';
+      idx: number;
+      attempt: number;
+      state: Exclude<JobState, 'pending' | 'submitted' | 'invalid'>;
+      responseId: string | null;
+      apiStatus: string | null;
+      statusCode: number | null;
+      requestId: string | null;
+      result: string | null;
+      errorCode: string | null;
+      errorMessage: string | null;
+    };
+
+export interface LeaseInfo {
+  owner: string;
+  pid: number;
+  host: string;
+  heartbeatMs: number;
+}
+
+export type StateCounts = Record<JobState, number>;
+
+const S = JOB_STATES;
+
+const inList = (states: readonly JobState[]) => states.map((s) => `'${s}'`).join(', ');
+
+/**
+ * The checkpoint: the one place where a batch's state lives. Every statement is prepared once
+ * here; every state change is a named method whose SQL is guarded by the states it may leave
+ * (from TRANSITIONS), and a guard that touches no row is an error, not a silent no-op.
+ */
+export class Checkpoint {
+  readonly db: Database.Database;
+  private readonly stmts;
+  private readonly finishStmts: Map<JobState, Database.Statement>;
+
+  private constructor(
+    readonly file: string,
+    readonly readonly: boolean,
+  ) {
+    this.db = new Database(file, { readonly, fileMustExist: readonly });
+    if (readonly) {
+      this.db.pragma('busy_timeout = 5000');
+      assertSchemaReadable(this.db, file);
+    } else {
+      this.db.pragma('journal_mode = WAL');
+      // The connection that switched to WAL keeps FULL unless told otherwise. NORMAL in WAL
+      // survives a killed process (what the engine must survive); after an OS crash the
+      // last transactions may be lost, which idempotency keys make safe (design invariant 3).
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('busy_timeout = 5000');
+      this.db.pragma('foreign_keys = ON');
+      migrate(this.db, file);
+    }
+    const db = this.db;
+    this.stmts = {
+      getBatch: db.prepare('SELECT * FROM batch WHERE id = 1'),
+      counts: db.prepare('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state'),
+      total: db.prepare('SELECT COUNT(*) AS n FROM jobs'),
+      byCustomId: db.prepare('SELECT line_no FROM jobs WHERE custom_id = ?'),
+      getJob: db.prepare('SELECT * FROM jobs WHERE idx = ?'),
+      allJobs: db.prepare('SELECT * FROM jobs ORDER BY idx'),
+      oldestSubmitted: db.prepare(
+        `SELECT * FROM jobs WHERE state = '${S.submitted}' ORDER BY submitted_at_ms LIMIT ?`,
+      ),
+      nextDueAt: db.prepare(`SELECT MIN(next_poll_at_ms) AS t FROM jobs WHERE state = '${S.submitted}'`),
+      counters: db.prepare('SELECT name, value FROM counters'),
+      getLease: db.prepare('SELECT owner, pid, host, heartbeat_ms AS heartbeatMs FROM lease WHERE id = 1'),
+      ...(readonly ? {} : this.prepareWrites(db)),
+    } as const;
+    this.finishStmts = new Map();
+    if (!readonly) {
+      for (const to of [S.completed, S.failed, S.incomplete, S.cancelled, S.expired] as const) {
+        this.finishStmts.set(
+          to,
+          db.prepare(
+            `UPDATE jobs SET state = '${to}', response_id = COALESCE(@responseId, response_id),
+               api_status = @apiStatus, status_code = @statusCode, request_id = COALESCE(@requestId, request_id),
+               result = @result, error_code = @errorCode, error_message = @errorMessage,
+               next_poll_at_ms = NULL, poll_count = poll_count + @polled, finished_at_ms = @now, updated_at_ms = @now
+             WHERE idx = @idx AND attempt = @attempt AND state IN (${inList(sourcesOf(to))})`,
+          ),
+        );
+      }
+    }
+  }
+
+  private prepareWrites(db: Database.Database) {
+    return {
+      insertBatch: db.prepare(
+        `INSERT INTO batch (id, input_path, input_bytes, input_sha256, namespace, key_salt, key_fingerprint,
+           base_url, options_json, created_at_ms, loaded_at_ms)
+         VALUES (1, @inputPath, @inputBytes, @inputSha256, @namespace, @keySalt, @keyFingerprint,
+           @baseUrl, @optionsJson, @createdAtMs, NULL)`,
+      ),
+      markLoaded: db.prepare(
+        'UPDATE batch SET loaded_at_ms = @now, input_bytes = @inputBytes, input_sha256 = @inputSha256 WHERE id = 1',
+      ),
+      insertJob: db.prepare(
+        `INSERT INTO jobs (idx, line_no, custom_id, url, body, body_sha256, completion_window, state, attempt,
+           idempotency_key, error_code, error_message, updated_at_ms)
+         VALUES (@idx, @lineNo, @customId, @url, @body, @bodySha256, @completionWindow, @state, 0,
+           @idempotencyKey, @errorCode, @errorMessage, @now)
+         ON CONFLICT (custom_id) DO NOTHING`,
+      ),
+      pendingAfter: db.prepare(
+        `SELECT * FROM jobs WHERE state = '${S.pending}' AND idx > ? ORDER BY idx LIMIT ?`,
+      ),
+      due: db.prepare(
+        `SELECT * FROM jobs WHERE state = '${S.submitted}' AND next_poll_at_ms <= ? ORDER BY next_poll_at_ms`,
+      ),
+      claim: db.prepare(`UPDATE jobs SET next_poll_at_ms = ? WHERE idx = ? AND state = '${S.submitted}'`),
+      submitted: db.prepare(
+        `UPDATE jobs SET state = '${S.submitted}', response_id = @responseId, api_status = @apiStatus,
+           request_id = @requestId, submitted_at_ms = @now, next_poll_at_ms = @nextPollAtMs, updated_at_ms = @now
+         WHERE idx = @idx AND attempt = @attempt AND state IN (${inList(sourcesOf(S.submitted))})`,
+      ),
+      polled: db.prepare(
+        `UPDATE jobs SET api_status = @apiStatus, next_poll_at_ms = @nextPollAtMs, poll_count = poll_count + 1,
+           updated_at_ms = @now
+         WHERE idx = @idx AND attempt = @attempt AND state = '${S.submitted}'`,
+      ),
+      retryable: db.prepare(
+        `SELECT idx, custom_id, attempt, body_sha256 FROM jobs WHERE state IN (${inList(RETRYABLE_STATES)}) ORDER BY idx`,
+      ),
+      requeue: db.prepare(
+        `UPDATE jobs SET state = '${S.pending}', attempt = attempt + 1, idempotency_key = @key,
+           response_id = NULL, api_status = NULL, status_code = NULL, request_id = NULL, result = NULL,
+           error_code = NULL, error_message = NULL, submitted_at_ms = NULL, next_poll_at_ms = NULL,
+           finished_at_ms = NULL, updated_at_ms = @now
+         WHERE idx = @idx AND attempt = @attempt AND state IN (${inList(sourcesOf(S.pending))})`,
+      ),
+      putLease: db.prepare(
+        `INSERT INTO lease (id, owner, pid, host, heartbeat_ms) VALUES (1, @owner, @pid, @host, @now)
+         ON CONFLICT (id) DO UPDATE SET owner = @owner, pid = @pid, host = @host, heartbeat_ms = @now`,
+      ),
+      beat: db.prepare('UPDATE lease SET heartbeat_ms = @now WHERE id = 1 AND owner = @owner'),
+      dropLease: db.prepare('DELETE FROM lease WHERE id = 1 AND owner = ?'),
+      bump: db.prepare(
+        'INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
+      ),
+    };
+  }
+
+  static open(file: string, options: { readonly?: boolean } = {}): Checkpoint {
+    try {
+      return new Checkpoint(file, options.readonly ?? false);
+    } catch (err) {
+      if (err instanceof CheckpointError) throw err;
+      const code = (err as { code?: string }).code;
+      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+        throw new CheckpointError(`${file}: not a sailbatch checkpoint (${code}); check --db`, { cause: err });
+      }
+      if (options.readonly && (err as Error).message.includes('does not exist')) {
+        throw new CheckpointError(`${file}: no such checkpoint; check --db`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private get w() {
+    const s = this.stmts;
+    if (!('insertJob' in s)) throw new CheckpointError(`${this.file}: opened read-only`);
+    return s as typeof s & ReturnType<Checkpoint['prepareWrites']>;
+  }
+
+  batch(): BatchMeta | undefined {
+    const r = this.stmts.getBatch.get() as Record<string, unknown> | undefined;
+    if (!r) return undefined;
+    return {
+      inputPath: r['input_path'] as string,
+      inputBytes: r['input_bytes'] as number,
+      inputSha256: r['input_sha256'] as string,
+      namespace: r['namespace'] as string,
+      keySalt: r['key_salt'] as string,
+      keyFingerprint: r['key_fingerprint'] as string,
+      baseUrl: r['base_url'] as string,
+      optionsJson: r['options_json'] as string,
+      createdAtMs: r['created_at_ms'] as number,
+      loadedAtMs: (r['loaded_at_ms'] as number | null) ?? null,
+    };
+  }
+
+  createBatch(meta: Omit<BatchMeta, 'loadedAtMs'>): void {
+    this.w.insertBatch.run(meta);
+  }
+
+  markLoaded(inputBytes: number, inputSha256: string): void {
+    this.w.markLoaded.run({ now: Date.now(), inputBytes, inputSha256 });
+  }
+
+  /** Inserts jobs in one transaction; returns the ones whose custom_id was already taken. */
+  insertJobs(jobs: readonly NewJob[]): NewJob[] {
+    const now = Date.now();
+    const dupes: NewJob[] = [];
+    this.db.transaction(() => {
+      for (const job of jobs) {
+        const res = this.w.insertJob.run({ errorCode: null, errorMessage: null, ...job, now });
+        if (res.changes === 0) dupes.push(job);
+      }
+    })();
+    return dupes;
+  }
+
+  lineOfCustomId(customId: string): number | undefined {
+    return (this.stmts.byCustomId.get(customId) as { line_no: number } | undefined)?.line_no;
+  }
+
+  job(idx: number): JobRow | undefined {
+    return this.stmts.getJob.get(idx) as JobRow | undefined;
+  }
+
+  pendingAfter(afterIdx: number, limit: number): JobRow[] {
+    return this.w.pendingAfter.all(afterIdx, limit) as JobRow[];
+  }
+
+  /**
+   * Up to `take` submitted jobs whose poll is due, skipping those `busy` says are in flight,
+   * pushed `holdMs` into the future in the same transaction so that later calls do not hand them
+   * out again while their GET is in flight (after a crash, the hold simply runs out).
+   */
+  claimDuePolls(nowMs: number, take: number, holdMs: number, busy: (idx: number) => boolean): JobRow[] {
+    return this.db.transaction(() => {
+      const rows: JobRow[] = [];
+      for (const row of this.w.due.iterate(nowMs) as IterableIterator<JobRow>) {
+        if (rows.length >= take) break;
+        if (!busy(row.idx)) rows.push(row);
+      }
+      for (const row of rows) this.w.claim.run(nowMs + holdMs, row.idx);
+      return rows;
+    })();
+  }
+
+  nextPollAt(): number | null {
+    return (this.stmts.nextDueAt.get() as { t: number | null }).t;
+  }
+
+  /** Applies queued job updates and counter increments in one transaction. */
+  apply(updates: readonly JobUpdate[], counters: Readonly<Record<string, number>> = {}): void {
+    if (updates.length === 0 && Object.keys(counters).length === 0) return;
+    const now = Date.now();
+    this.db.transaction(() => {
+      for (const u of updates) {
+        let changes: number;
+        if (u.kind === 'submitted') changes = this.w.submitted.run({ ...u, now }).changes;
+        else if (u.kind === 'polled') changes = this.w.polled.run({ ...u, now }).changes;
+        else {
+          const { kind: _k, state, ...rest } = u;
+          changes = this.finishStmts.get(state)!.run({ ...rest, polled: 0, now }).changes;
+        }
+        if (changes !== 1) {
+          const row = this.job(u.idx);
+          throw new StateTransitionError(
+            `job ${u.idx} (line ${row?.line_no}): cannot apply "${u.kind}" for attempt ${u.attempt}; ` +
+              `it is ${row?.state} at attempt ${row?.attempt}. Another process may be writing this checkpoint.`,
+          );
+        }
+      }
+      for (const [name, value] of Object.entries(counters)) if (value) this.w.bump.run(name, value);
+    })();
+  }
+
+  /**
+   * Moves every job that ended unsuccessfully back to pending with attempt + 1. `keyFor` gives
+   * the new attempt's idempotency key; it is stored before anything is sent.
+   */
+  requeueUnsuccessful(keyFor: (job: { custom_id: string; attempt: number; body_sha256: string }) => string): number {
+    const now = Date.now();
+    return this.db.transaction(() => {
+      let n = 0;
+      for (const row of this.w.retryable.iterate() as Iterable<{
+        idx: number;
+        custom_id: string;
+        attempt: number;
+        body_sha256: string;
+      }>) {
+        const key = keyFor({ ...row, attempt: row.attempt + 1 });
+        n += this.w.requeue.run({ idx: row.idx, attempt: row.attempt, key, now }).changes;
+      }
+      return n;
+    })();
+  }
+
+  counts(): StateCounts {
+    const out = Object.fromEntries(Object.values(S).map((s) => [s, 0])) as StateCounts;
+    for (const r of this.stmts.counts.all() as { state: JobState; n: number }[]) out[r.state] = r.n;
+    return out;
+  }
+
+  total(): number {
+    return (this.stmts.total.get() as { n: number }).n;
+  }
+
+  counters(): Record<string, number> {
+    return Object.fromEntries((this.stmts.counters.all() as { name: string; value: number }[]).map((r) => [r.name, r.value]));
+  }
+
+  oldestSubmitted(limit: number): JobRow[] {
+    return this.stmts.oldestSubmitted.all(limit) as JobRow[];
+  }
+
+  /** Every job in input order, streamed (the statement iterates; nothing is collected). */
+  jobsInOrder(): IterableIterator<JobRow> {
+    return this.stmts.allJobs.iterate() as IterableIterator<JobRow>;
+  }
+
+  /**
+   * Takes the run lease, or throws CheckpointBusyError naming the holder. A lease whose
+   * heartbeat is older than `staleMs` belongs to a process that died; it is taken over.
+   */
+  acquireLease(owner: string, staleMs: number): void {
+    const now = Date.now();
+    this.db
+      .transaction(() => {
+        const cur = this.stmts.getLease.get() as LeaseInfo | undefined;
+        if (cur && cur.owner !== owner && now - cur.heartbeatMs < staleMs) {
+          const ageS = Math.max(0, Math.round((now - cur.heartbeatMs) / 1000));
+          throw new CheckpointBusyError(
+            `${this.file}: checkpoint is in use by another run (pid ${cur.pid} on ${cur.host}, ` +
+              `heartbeat ${ageS}s ago). Wait for it to finish, or use \`sailbatch status\` to watch it; ` +
+              `if that process is gone, the lease becomes free ${Math.ceil(staleMs / 1000)}s after its last heartbeat.`,
+          );
+        }
+        this.w.putLease.run({ owner, pid: process.pid, host: hostname(), now });
+      })
+      .immediate();
+  }
+
+  heartbeat(owner: string): boolean {
+    return this.w.beat.run({ owner, now: Date.now() }).changes === 1;
+  }
+
+  releaseLease(owner: string): void {
+    this.w.dropLease.run(owner);
+  }
+
+  lease(): LeaseInfo | undefined {
+    return this.stmts.getLease.get() as LeaseInfo | undefined;
+  }
+}

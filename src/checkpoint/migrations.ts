@@ -1,0 +1,113 @@
+import type Database from 'better-sqlite3';
+import { CheckpointError } from '../errors.ts';
+
+/**
+ * Schema migrations: an append-only array, applied in order inside one transaction, with
+ * `PRAGMA user_version` as the ledger. Never edit or reorder an entry; add a new one.
+ * State names appear here as literals on purpose: a migration is frozen history, and must keep
+ * meaning what it meant when it shipped even if a constant is renamed later.
+ *
+ * v1 design notes:
+ * - One row per non-empty input line in `jobs`, keyed by `idx` (0-based position among
+ *   non-empty lines), so output order is a primary-key scan and "the next pending jobs after
+ *   idx N" is a range scan. `line_no` is kept for error messages only.
+ * - The normalised request `body` lives in the row, so memory does not grow with the input:
+ *   the engine reads bodies in pages from here, never from an in-memory array.
+ * - Times are integer milliseconds since the epoch (`*_ms`): cheap to compare in SQL, no
+ *   time-zone parsing, and the same unit as Date.now().
+ * - `jobs_due` is a partial index over submitted jobs only, ordered by next poll time: the poll
+ *   scheduler's hot query touches just the jobs that are out at the server.
+ * - `custom_id` is UNIQUE: duplicates are found by the insert itself, not by a Set of every id
+ *   held in memory. Lines skipped as invalid store NULL there (NULLs do not collide).
+ * - `lease` holds at most one row: which process is running this batch and when it last said so.
+ * - `counters` accumulates request counts across every run of the batch (for summaries).
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE batch (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    input_path TEXT NOT NULL,
+    input_bytes INTEGER NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    key_salt TEXT NOT NULL,
+    key_fingerprint TEXT NOT NULL,
+    base_url TEXT NOT NULL,
+    options_json TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    loaded_at_ms INTEGER
+  );
+  CREATE TABLE jobs (
+    idx INTEGER PRIMARY KEY,
+    line_no INTEGER NOT NULL,
+    custom_id TEXT UNIQUE,
+    url TEXT NOT NULL,
+    body TEXT,
+    body_sha256 TEXT,
+    completion_window TEXT,
+    state TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    idempotency_key TEXT,
+    response_id TEXT,
+    api_status TEXT,
+    status_code INTEGER,
+    request_id TEXT,
+    result TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    submitted_at_ms INTEGER,
+    next_poll_at_ms INTEGER,
+    poll_count INTEGER NOT NULL DEFAULT 0,
+    finished_at_ms INTEGER,
+    updated_at_ms INTEGER NOT NULL
+  );
+  CREATE INDEX jobs_state ON jobs (state, idx);
+  CREATE INDEX jobs_due ON jobs (next_poll_at_ms) WHERE state = 'submitted';
+  CREATE TABLE lease (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    owner TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    heartbeat_ms INTEGER NOT NULL
+  );
+  CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export class SchemaTooNewError extends CheckpointError {
+  override name = 'SchemaTooNewError';
+}
+
+function refuseNewer(current: number, file: string): void {
+  if (current > SCHEMA_VERSION) {
+    throw new SchemaTooNewError(
+      `${file}: checkpoint was written by sailbatch schema v${current}, this build supports v${SCHEMA_VERSION}; upgrade sailbatch`,
+    );
+  }
+}
+
+/** Brings `db` up to SCHEMA_VERSION, or refuses a file written by a newer sailbatch. */
+export function migrate(db: Database.Database, file: string): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  refuseNewer(current, file);
+  if (current === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    for (let v = current; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+/** For read-only opens: the same refusal, without writing. */
+export function assertSchemaReadable(db: Database.Database, file: string): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  refuseNewer(current, file);
+  if (current === 0) throw new CheckpointError(`${file}: not a sailbatch checkpoint (no schema); check --db`);
+  if (current < SCHEMA_VERSION) {
+    throw new CheckpointError(`${file}: checkpoint schema v${current} is older than v${SCHEMA_VERSION}; run \`sailbatch run\` on it once to upgrade`);
+  }
+}

@@ -1,0 +1,64 @@
+import { EventEmitter } from 'node:events';
+import type { RunnerEventMap } from '../engine/events.ts';
+import { runBatch, type RunSummary } from '../engine/runner.ts';
+import { EXIT, UsageError, formatIssue } from '../errors.ts';
+import { attachReporter } from '../progress/reporter.ts';
+import { startSimulator, type Simulator } from '../sim/simulator.ts';
+import { parseDuration } from './duration.ts';
+import type { CliIo } from './io.ts';
+import { argvToRunOptions, type RunArgs } from './run.ts';
+
+export const SIMULATOR_KEY = 'sailbatch-simulator';
+
+export function progressMode(stream: NodeJS.WriteStream): boolean {
+  const forced = process.env['SAILBATCH_PROGRESS'];
+  return forced === 'tty' ? true : forced === 'plain' ? false : Boolean(stream.isTTY);
+}
+
+export function describeSummary(s: RunSummary): string {
+  const c = s.counts;
+  const parts = (Object.keys(c) as (keyof typeof c)[]).filter((k) => c[k] > 0).map((k) => `${c[k]} ${k}`);
+  const head = s.stopped
+    ? `stopped after ${(s.wallMs / 1000).toFixed(1)}s: ${parts.join(', ')}. Rerun the same command to resume; nothing already sent will be paid for again.`
+    : `finished in ${(s.wallMs / 1000).toFixed(1)}s: ${s.total} jobs, ${parts.join(', ')}. Results: ${s.output}${s.errorsOutput ? `, errors: ${s.errorsOutput}` : ''}.`;
+  return `${head}\nrequests this run: ${s.requests.posts} POST, ${s.requests.gets} GET, ${s.requests.retries} retries. Checkpoint: ${s.db}`;
+}
+
+export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {
+  const options = argvToRunOptions(args);
+  let sim: Simulator | undefined;
+  if (args.simulate) {
+    sim = await startSimulator({ latencyMs: { asap: 150, standard: 300, flex: 600 } });
+    options.baseUrl = sim.url;
+    options.apiKey ||= SIMULATOR_KEY;
+    options.pollIntervalMs ??= 100;
+    options.maxPollIntervalMs ??= 1_000;
+    io.stderr.write(
+      `SIMULATED RUN: answers come from sailbatch's built-in Sail simulator at ${sim.url}, not from Sail.\n` +
+        `No API key is used, nothing is billed, and the text is a deterministic echo of each request.\n`,
+    );
+  } else if (!options.apiKey) {
+    throw new UsageError('no API key: pass --api-key or set SAIL_API_KEY (or try --simulate to run on the built-in simulator)');
+  }
+  const events = new EventEmitter<RunnerEventMap>();
+  const detach = attachReporter(events, {
+    stream: io.stderr,
+    tty: progressMode(io.stderr),
+    quiet: args.quiet,
+    intervalMs: parseDuration('log-every', args['log-every']),
+  });
+  let summary: RunSummary;
+  try {
+    summary = await runBatch(options, {
+      events,
+      signal: io.signal,
+      onIssue: (issue) => io.stderr.write(`${formatIssue(issue)}\n`),
+    });
+  } finally {
+    detach();
+    await sim?.stop();
+  }
+  if (args.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+  if (!args.quiet || summary.exitCode !== EXIT.ok) io.stderr.write(`${describeSummary(summary)}\n`);
+  return summary.stopped ? EXIT.interrupted : summary.exitCode;
+}

@@ -1,0 +1,94 @@
+import type { Argv, CommandModule } from 'yargs';
+import { COMPLETION_WINDOWS } from '../api/completion-window.ts';
+import { DEFAULT_BASE_URL } from '../api/client.ts';
+import { optionalDuration } from './duration.ts';
+import type { CliIo } from './io.ts';
+
+export interface RunArgs {
+  input: string;
+  output: string;
+  db?: string;
+  'base-url': string;
+  'api-key'?: string;
+  model?: string;
+  'completion-window': string;
+  'max-output-tokens'?: number;
+  concurrency: number;
+  'max-rps': number;
+  'poll-interval'?: string;
+  'max-poll-interval'?: string;
+  'job-deadline'?: string;
+  'request-timeout': string;
+  'max-retries': number;
+  namespace: string;
+  'skip-invalid': boolean;
+  'retry-failed': boolean;
+  errors?: string;
+  simulate: boolean;
+  quiet: boolean;
+  json: boolean;
+  'log-every': string;
+}
+
+export function runFlags<T>(y: Argv<T>) {
+  return y
+    .positional('input', { type: 'string', describe: 'input JSONL file', demandOption: true })
+    .option('output', { alias: 'o', type: 'string', describe: 'results JSONL file (written atomically, in input order)', demandOption: true })
+    .option('db', { type: 'string', describe: 'checkpoint SQLite file [default: <output>.checkpoint.sqlite]' })
+    .option('base-url', { type: 'string', describe: 'Sail API base URL [env SAIL_BASE_URL]', default: process.env['SAIL_BASE_URL'] || DEFAULT_BASE_URL, defaultDescription: DEFAULT_BASE_URL })
+    .option('api-key', { type: 'string', describe: 'Sail API key [env SAIL_API_KEY]' })
+    .option('model', { type: 'string', describe: 'model for lines that do not name one' })
+    .option('completion-window', { type: 'string', choices: COMPLETION_WINDOWS, default: '24h', describe: "window for lines whose metadata has none (a line's own wins)" })
+    .option('max-output-tokens', { type: 'number', describe: 'output-token cap for lines that do not set one' })
+    .option('concurrency', { alias: 'c', type: 'number', default: 32, describe: 'most requests in flight' })
+    .option('max-rps', { type: 'number', default: 100, describe: 'most requests per second (0: no cap)' })
+    .option('poll-interval', { type: 'string', describe: 'first poll delay, e.g. 2s [default: per window, 1s to 30s]' })
+    .option('max-poll-interval', { type: 'string', describe: 'longest delay between polls [default: per window, 10s to 10m]' })
+    .option('job-deadline', { type: 'string', describe: 'a job not finished this long after submission ends expired [default: window + grace]' })
+    .option('request-timeout', { type: 'string', default: '60s', describe: 'timeout of one request' })
+    .option('max-retries', { type: 'number', default: 8, describe: 'retries of one request on transient errors' })
+    .option('namespace', { type: 'string', default: 'default', describe: 'part of every idempotency key; change it to pay for fresh answers to the same file' })
+    .option('skip-invalid', { type: 'boolean', default: false, describe: 'run the valid lines; invalid ones get an error line in the output' })
+    .option('retry-failed', { type: 'boolean', default: false, describe: 'first send again the jobs that ended unsuccessfully (new idempotency keys)' })
+    .option('errors', { type: 'string', describe: 'also write the lines that did not complete to this file' })
+    .option('simulate', { type: 'boolean', default: false, describe: "run against sailbatch's built-in Sail simulator (no key, nothing billed)" })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress output' })
+    .option('json', { type: 'boolean', default: false, describe: 'print the end-of-run summary as one JSON object on stdout' })
+    .option('log-every', { type: 'string', default: '5s', describe: 'off a TTY, how often to log a progress line' });
+}
+
+export function runCommand(io: CliIo): CommandModule<object, RunArgs> {
+  return {
+    command: 'run <input>',
+    describe: 'run a JSONL file of requests; rerun the same command to resume',
+    builder: (y) => runFlags(y) as unknown as Argv<RunArgs>,
+    handler: async (args) => {
+      const { executeRun } = await import('./run-command.ts');
+      io.exitCode = await executeRun(args, io);
+    },
+  };
+}
+
+export function argvToRunOptions(a: RunArgs) {
+  return {
+    input: a.input,
+    output: a.output,
+    db: a.db,
+    baseUrl: a['base-url'],
+    apiKey: a['api-key'] ?? process.env['SAIL_API_KEY'] ?? '',
+    model: a.model,
+    completionWindow: a['completion-window'] as (typeof COMPLETION_WINDOWS)[number],
+    maxOutputTokens: a['max-output-tokens'],
+    concurrency: a.concurrency,
+    maxRequestsPerSecond: a['max-rps'],
+    pollIntervalMs: optionalDuration('poll-interval', a['poll-interval']),
+    maxPollIntervalMs: optionalDuration('max-poll-interval', a['max-poll-interval']),
+    jobDeadlineMs: optionalDuration('job-deadline', a['job-deadline']),
+    requestTimeoutMs: optionalDuration('request-timeout', a['request-timeout']),
+    maxRetries: a['max-retries'],
+    namespace: a.namespace,
+    skipInvalid: a['skip-invalid'],
+    retryFailed: a['retry-failed'],
+    errorsOutput: a.errors,
+  };
+}

@@ -1,0 +1,190 @@
+import { setMaxListeners } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { SailClient } from '../api/client.ts';
+import type { Checkpoint, JobRow, JobUpdate, StateCounts } from '../checkpoint/checkpoint.ts';
+import { crashPoint } from './crash-points.ts';
+import { safeEmit, type RequestCounts, type RunnerEvents } from './events.ts';
+import { pollJob } from './poller.ts';
+import { jobDeadlineMs, pollDelayMs, type PollOverrides } from './poll-schedule.ts';
+import { submitJob } from './submitter.ts';
+
+export interface DispatcherOptions extends PollOverrides {
+  random: () => number;
+  /** How long in-flight requests may finish after a stop before they are aborted. */
+  stopGraceMs: number;
+  events?: RunnerEvents | undefined;
+  /** Request counts of this run, kept up to date by the client's hooks. */
+  requests: RequestCounts;
+}
+
+/** A GET in flight keeps its job out of the due list for this long (a crash frees it after). */
+const CLAIM_HOLD_MS = 10 * 60_000;
+const PROGRESS_EVERY_MS = 250;
+
+const isAbort = (e: unknown) => (e as { name?: string }).name === 'AbortError' || (e as { code?: string }).code === 'ABORT_ERR';
+
+/**
+ * The engine's loop. Each turn it writes what finished since the last turn (one transaction),
+ * then fills free request slots: due polls first (they collect what is already paid for), then
+ * the next pending jobs in input order. Jobs are read from the checkpoint a page at a time and
+ * only the ones in flight are held in memory.
+ */
+export class Dispatcher {
+  readonly counts: StateCounts;
+  private readonly limit: LimitFunction;
+  private readonly inFlight = new Map<number, JobRow>();
+  private updates: { update: JobUpdate; row: JobRow }[] = [];
+  private flushed: RequestCounts = { posts: 0, gets: 0, retries: 0 };
+  private cursor = -1;
+  private exhausted = false;
+  private stopping = false;
+  private fatal: unknown;
+  private wakeUp: (() => void) | undefined;
+  private readonly abort = new AbortController();
+  private lastProgress = 0;
+
+  constructor(
+    private readonly cp: Checkpoint,
+    private readonly client: SailClient,
+    private readonly o: DispatcherOptions,
+  ) {
+    this.limit = pLimit(client.throttle.allowed);
+    // One signal is shared by every request in flight, each adding a listener.
+    setMaxListeners(0, this.abort.signal);
+    this.counts = cp.counts();
+  }
+
+  /** Stop sending new requests; in-flight ones get `stopGraceMs` to finish (0: abort now). */
+  stop(graceMs = this.o.stopGraceMs): void {
+    this.stopping = true;
+    if (graceMs <= 0) this.abort.abort();
+    else setTimeout(() => this.abort.abort(), graceMs).unref();
+    this.wake();
+  }
+
+  private wake(): void {
+    this.wakeUp?.();
+  }
+
+  private nextPollAt = (row: JobRow) =>
+    Date.now() + pollDelayMs(row.completion_window, row.poll_count + 1, this.o, this.o.random);
+
+  private deadlineAt = (row: JobRow) => (row.submitted_at_ms ?? Date.now()) + jobDeadlineMs(row.completion_window, this.o);
+
+  private launch(row: JobRow, op: 'submit' | 'poll'): void {
+    this.inFlight.set(row.idx, row);
+    const signal = this.abort.signal;
+    void this.limit(async () => {
+      try {
+        if (signal.aborted) return;
+        const update =
+          op === 'submit'
+            ? await submitJob(this.client, row, () => Date.now() + pollDelayMs(row.completion_window, 0, this.o, this.o.random), signal)
+            : await pollJob(this.client, row, { nextPollAt: this.nextPollAt, deadlineAt: this.deadlineAt, signal });
+        this.updates.push({ update, row });
+      } catch (e) {
+        if (!(signal.aborted && isAbort(e))) this.fatal ??= e;
+      } finally {
+        this.inFlight.delete(row.idx);
+        this.wake();
+      }
+    });
+  }
+
+  /** Writes queued updates and request counts in one transaction, then reports them. */
+  flush(): void {
+    const updates = this.updates;
+    this.updates = [];
+    const r = this.o.requests;
+    const delta = { posts: r.posts - this.flushed.posts, gets: r.gets - this.flushed.gets, retries: r.retries - this.flushed.retries };
+    this.cp.apply(
+      updates.map((x) => x.update),
+      delta,
+    );
+    this.flushed = { ...r };
+    if (updates.some((x) => x.update.kind === 'submitted')) crashPoint('checkpoint-written');
+    for (const { update, row } of updates) this.report(update, row);
+  }
+
+  private report(u: JobUpdate, row: JobRow): void {
+    if (u.kind === 'submitted') {
+      this.counts.pending--;
+      this.counts.submitted++;
+      safeEmit(this.o.events, 'job:submitted', { idx: u.idx, line: row.line_no, customId: row.custom_id ?? '', responseId: u.responseId, attempt: u.attempt });
+    } else if (u.kind === 'finished') {
+      this.counts[row.state]--;
+      this.counts[u.state]++;
+      safeEmit(this.o.events, 'job:finished', {
+        idx: u.idx,
+        line: row.line_no,
+        customId: row.custom_id ?? '',
+        state: u.state,
+        attempt: u.attempt,
+        error: u.errorMessage ?? undefined,
+      });
+    }
+  }
+
+  private progress(force = false): void {
+    const now = Date.now();
+    if (!force && now - this.lastProgress < PROGRESS_EVERY_MS) return;
+    this.lastProgress = now;
+    safeEmit(this.o.events, 'run:progress', {
+      counts: { ...this.counts },
+      total: Object.values(this.counts).reduce((a, b) => a + b, 0),
+      inFlight: this.inFlight.size,
+      allowed: this.client.throttle.allowed,
+      requests: { ...this.o.requests },
+    });
+  }
+
+  private fill(): void {
+    let free = this.client.throttle.allowed - this.inFlight.size;
+    this.limit.concurrency = Math.max(1, this.client.throttle.allowed);
+    if (free <= 0) return;
+    for (const row of this.cp.claimDuePolls(Date.now(), free, CLAIM_HOLD_MS, (idx) => this.inFlight.has(idx))) {
+      this.launch(row, 'poll');
+      free--;
+    }
+    if (free <= 0 || this.exhausted) return;
+    const rows = this.cp.pendingAfter(this.cursor, free);
+    if (rows.length < free) this.exhausted = true;
+    for (const row of rows) {
+      this.cursor = row.idx;
+      this.launch(row, 'submit');
+    }
+  }
+
+  /**
+   * Runs until every job is terminal, or until stopped (returns with jobs left; a rerun resumes).
+   * Throws the first fatal error, after writing everything that finished before it.
+   */
+  async run(): Promise<{ stopped: boolean }> {
+    try {
+      for (;;) {
+        this.flush();
+        this.progress();
+        if (this.fatal !== undefined) {
+          this.stop(0);
+        } else if (!this.stopping) {
+          this.fill();
+        }
+        if (this.inFlight.size === 0 && (this.stopping || this.fatal !== undefined)) break;
+        if (this.inFlight.size === 0 && this.exhausted && this.cp.nextPollAt() === null) break;
+        const next = this.cp.nextPollAt();
+        const wait = this.stopping ? 1_000 : Math.max(0, Math.min(1_000, next === null ? 1_000 : next - Date.now()));
+        const woken = new Promise<void>((resolve) => (this.wakeUp = resolve));
+        const timer = new AbortController();
+        await Promise.race([woken, sleep(Math.max(wait, 2), undefined, { signal: timer.signal }).catch(() => {})]);
+        timer.abort();
+        this.wakeUp = undefined;
+      }
+    } finally {
+      this.flush();
+      this.progress(true);
+    }
+    if (this.fatal !== undefined) throw this.fatal;
+    return { stopped: this.stopping };
+  }
+}

@@ -1,0 +1,277 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { constants, createReadStream } from 'node:fs';
+import { access, rm, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { SailClient } from '../api/client.ts';
+import { idempotencyKey, keyFingerprint, newSalt } from '../api/idempotency-key.ts';
+import { Checkpoint, type StateCounts } from '../checkpoint/checkpoint.ts';
+import { CheckpointError, EXIT, UsageError, type InputIssue } from '../errors.ts';
+import { loadInput } from '../input/loader.ts';
+import { defaultDbPath, runOptionsSchema, type RunOptions, type RunOptionsInput } from '../options.ts';
+import { writeResults } from '../output/writer.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { safeEmit, type RequestCounts, type RunnerEvents, type RunnerEventMap } from './events.ts';
+
+export interface RunSummary {
+  /** 0: every job completed; 1: some ended otherwise (each still has an output line). */
+  exitCode: 0 | 1;
+  /** True when the run was stopped (signal) before every job was terminal. */
+  stopped: boolean;
+  counts: StateCounts;
+  total: number;
+  output: string;
+  errorsOutput: string | undefined;
+  db: string;
+  wallMs: number;
+  /** Requests this run sent. */
+  requests: RequestCounts;
+}
+
+export interface RunHooks {
+  events?: RunnerEvents;
+  /** Aborting stops submitting; in-flight requests get a short grace, then the checkpoint is flushed. */
+  signal?: AbortSignal;
+  /** Every invalid input line, as it is found. */
+  onIssue?: (issue: InputIssue) => void;
+}
+
+/** Parses options through the one schema, turning its complaints into a usage error. */
+export function parseRunOptions(input: RunOptionsInput): RunOptions {
+  const parsed = runOptionsSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw new UsageError(`option ${issue.path.join('.')}: ${issue.message}`);
+}
+
+async function assertWritableFolder(file: string, what: string): Promise<void> {
+  const dir = dirname(resolve(file));
+  try {
+    const s = await stat(dir);
+    if (!s.isDirectory()) throw new UsageError(`${what} ${file}: ${dir} is not a folder`);
+    await access(dir, constants.W_OK);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    const code = (e as { code?: string }).code;
+    throw new UsageError(
+      code === 'ENOENT' ? `${what} ${file}: folder ${dir} does not exist; create it first` : `${what} ${file}: folder ${dir} is not writable`,
+      { cause: e },
+    );
+  }
+  const target = await stat(file).catch(() => undefined);
+  if (target?.isDirectory()) throw new UsageError(`${what} ${file}: is a folder; give a file path`);
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+async function removeCheckpoint(db: string): Promise<void> {
+  await Promise.all(['', '-wal', '-shm'].map((s) => rm(db + s, { force: true })));
+}
+
+/** Compares a loaded checkpoint with this run's input and key; refuses what would mix or pay twice. */
+async function verifyResume(cp: Checkpoint, o: RunOptions, events: RunnerEvents | undefined): Promise<void> {
+  const batch = cp.batch()!;
+  const s = await stat(o.input).catch((e: unknown) => {
+    throw new UsageError(`${o.input}: cannot read the input file (${(e as Error).message})`, { cause: e });
+  });
+  const changed =
+    s.size !== batch.inputBytes
+      ? `its size changed from ${batch.inputBytes} to ${s.size} bytes`
+      : (await sha256File(o.input)) !== batch.inputSha256
+        ? 'its content changed (same size, different SHA-256)'
+        : undefined;
+  if (changed) {
+    throw new CheckpointError(
+      `${o.input} is not the file checkpoint ${cp.file} was made from: ${changed}. ` +
+        `To finish the original batch, restore the original file. To run the new file, use another --db ` +
+        `(or delete ${cp.file}); lines that are unchanged will be answered from the server's idempotency store where it still has them.`,
+    );
+  }
+  if (keyFingerprint(o.apiKey, batch.keySalt) !== batch.keyFingerprint) {
+    throw new CheckpointError(
+      `checkpoint ${cp.file} was started with a different API key. Sail scopes idempotency keys per API key, ` +
+        `so resuming under this one would pay again for every line already sent. Rerun with the original key, ` +
+        `or start a new batch with another --db.`,
+    );
+  }
+  const before = JSON.parse(batch.optionsJson) as Record<string, unknown>;
+  for (const name of ['model', 'completionWindow', 'maxOutputTokens', 'namespace'] as const) {
+    if (before[name] !== o[name] && o[name] !== undefined) {
+      safeEmit(events, 'run:warning', {
+        message: `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} differs from when this checkpoint was made (${String(before[name])}); the requests stored then are used as they are`,
+      });
+    }
+  }
+  if (batch.baseUrl !== o.baseUrl) {
+    safeEmit(events, 'run:warning', {
+      message: `base URL differs from when this checkpoint was made (${batch.baseUrl}); responses submitted there will be looked up at ${o.baseUrl}`,
+    });
+  }
+}
+
+function phase(events: RunnerEvents | undefined, p: RunnerEventMap['run:phase'][0]['phase'], message: string) {
+  safeEmit(events, 'run:phase', { phase: p, message });
+}
+
+/**
+ * Runs a batch end to end: validate and store the input (or verify it on resume), submit and
+ * poll every job under the checkpoint's lease, then write the ordered results. Returns a summary;
+ * throws typed errors (UsageError/InputError/CheckpointError → exit 2, FatalRunError → exit 3).
+ */
+export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Promise<RunSummary> {
+  const started = Date.now();
+  const o = parseRunOptions(input);
+  const events = hooks.events ?? new EventEmitter<RunnerEventMap>();
+  const db = o.db ?? defaultDbPath(o.output);
+  const random = o.random ?? Math.random;
+
+  const inputStat = await stat(o.input).catch((e: unknown) => {
+    const code = (e as { code?: string }).code;
+    throw new UsageError(code === 'ENOENT' ? `${o.input}: no such input file` : `${o.input}: cannot read the input file (${code})`, { cause: e });
+  });
+  if (inputStat.isDirectory()) throw new UsageError(`${o.input}: is a folder, not a JSONL file`);
+  await assertWritableFolder(o.output, 'output');
+  if (o.errorsOutput) await assertWritableFolder(o.errorsOutput, 'errors output');
+  await assertWritableFolder(db, 'checkpoint');
+
+  let cp = Checkpoint.open(db);
+  const owner = randomUUID();
+  let heartbeat: NodeJS.Timeout | undefined;
+  try {
+    cp.acquireLease(owner, o.leaseStaleMs);
+    let batch = cp.batch();
+    if (batch && batch.loadedAtMs === null) {
+      // A load that never finished sent nothing: start it over.
+      cp.close();
+      await removeCheckpoint(db);
+      cp = Checkpoint.open(db);
+      cp.acquireLease(owner, o.leaseStaleMs);
+      batch = undefined;
+    }
+    heartbeat = setInterval(() => {
+      if (!cp.heartbeat(owner)) safeEmit(events, 'run:warning', { message: `lost the lease on ${db}` });
+    }, Math.max(50, Math.floor(o.leaseStaleMs / 3)));
+    heartbeat.unref();
+
+    if (!batch) {
+      phase(events, 'loading', `validating ${o.input}`);
+      const salt = newSalt();
+      const { random: _r, apiKey: _k, ...recorded } = o;
+      cp.createBatch({
+        inputPath: resolve(o.input),
+        inputBytes: inputStat.size,
+        inputSha256: '',
+        namespace: o.namespace,
+        keySalt: salt,
+        keyFingerprint: keyFingerprint(o.apiKey, salt),
+        baseUrl: o.baseUrl,
+        optionsJson: JSON.stringify(recorded),
+        createdAtMs: Date.now(),
+      });
+      try {
+        const loaded = await loadInput(cp, {
+          file: o.input,
+          defaults: { model: o.model, completionWindow: o.completionWindow, maxOutputTokens: o.maxOutputTokens },
+          namespace: o.namespace,
+          maxLineBytes: o.maxLineBytes,
+          skipInvalid: o.skipInvalid,
+          onIssue: hooks.onIssue,
+          onProgress: (p) => safeEmit(events, 'input:progress', p),
+        });
+        cp.markLoaded(loaded.bytes, loaded.sha256);
+      } catch (e) {
+        clearInterval(heartbeat);
+        cp.close();
+        await removeCheckpoint(db);
+        throw e;
+      }
+    } else {
+      await verifyResume(cp, o, events);
+    }
+
+    if (o.retryFailed) {
+      const namespace = cp.batch()!.namespace;
+      const n = cp.requeueUnsuccessful((j) =>
+        idempotencyKey({ namespace, customId: j.custom_id, attempt: j.attempt, bodySha256: j.body_sha256 }),
+      );
+      safeEmit(events, 'run:warning', { message: `retrying ${n} job${n === 1 ? '' : 's'} that ended unsuccessfully, with new idempotency keys` });
+    }
+
+    const requests: RequestCounts = { posts: 0, gets: 0, retries: 0 };
+    const client = new SailClient({
+      baseUrl: o.baseUrl,
+      apiKey: o.apiKey,
+      concurrency: o.concurrency,
+      maxRequestsPerSecond: o.maxRequestsPerSecond,
+      requestTimeoutMs: o.requestTimeoutMs,
+      syncTimeoutMs: o.syncTimeoutMs,
+      maxRetries: o.maxRetries,
+      unreachableAfterMs: o.unreachableAfterMs,
+      random,
+      onRequest: (r) => {
+        if (r.method === 'POST') requests.posts++;
+        else requests.gets++;
+      },
+      onRetry: (r) => {
+        requests.retries++;
+        safeEmit(events, 'request:retry', r);
+      },
+    });
+    const dispatcher = new Dispatcher(cp, client, {
+      random,
+      pollIntervalMs: o.pollIntervalMs,
+      maxPollIntervalMs: o.maxPollIntervalMs,
+      jobDeadlineMs: o.jobDeadlineMs,
+      stopGraceMs: 2_000,
+      events,
+      requests,
+    });
+    const onAbort = () => {
+      phase(events, 'stopping', 'stopping: no new requests; finishing those in flight');
+      dispatcher.stop();
+    };
+    hooks.signal?.addEventListener('abort', onAbort, { once: true });
+    if (hooks.signal?.aborted) onAbort();
+
+    phase(events, 'running', `running ${cp.total()} jobs against ${o.baseUrl}`);
+    let stopped: boolean;
+    try {
+      ({ stopped } = await dispatcher.run());
+    } finally {
+      hooks.signal?.removeEventListener('abort', onAbort);
+      await client.close().catch(() => {});
+    }
+
+    const counts = dispatcher.counts;
+    const total = cp.total();
+    if (!stopped) {
+      phase(events, 'writing', `writing ${o.output}`);
+      await writeResults(cp, o.output);
+      if (o.errorsOutput) await writeResults(cp, o.errorsOutput, 'errors');
+    }
+    phase(events, 'done', stopped ? 'stopped' : 'done');
+    return {
+      exitCode: counts.completed === total ? EXIT.ok : EXIT.someJobsFailed,
+      stopped,
+      counts: { ...counts },
+      total,
+      output: o.output,
+      errorsOutput: o.errorsOutput,
+      db,
+      wallMs: Date.now() - started,
+      requests,
+    };
+  } finally {
+    clearInterval(heartbeat);
+    if (cp.db.open) {
+      cp.releaseLease(owner);
+      cp.close();
+    }
+  }
+}
+

@@ -1,0 +1,56 @@
+import { RequestFailed, type SailClient } from '../api/client.ts';
+import { stateForApiStatus, JOB_STATES } from '../checkpoint/job-states.ts';
+import type { JobRow, JobUpdate } from '../checkpoint/checkpoint.ts';
+import { crashPoint } from './crash-points.ts';
+import { finishedUpdate, failedUpdate } from './job-updates.ts';
+
+/**
+ * Sends one pending job. A background response becomes `submitted` (or terminal at once if the
+ * server already finished it, as a replayed key may show); a synchronous endpoint's reply is the
+ * result. A request the policy will not retry ends the job `failed` with the server's message.
+ * Fatal run errors and aborts propagate.
+ */
+export async function submitJob(
+  client: SailClient,
+  row: JobRow,
+  firstPollAt: (row: JobRow) => number,
+  signal: AbortSignal,
+): Promise<JobUpdate> {
+  const body = JSON.parse(row.body!) as Record<string, unknown>;
+  const key = row.idempotency_key!;
+  try {
+    if (row.url !== '/v1/responses') {
+      const reply = await client.createSync(row.url, body, key, signal);
+      crashPoint('post-replied');
+      return finishedUpdate(row, JOB_STATES.completed, reply);
+    }
+    const reply = await client.createResponse(body, key, signal);
+    crashPoint('post-replied');
+    const id = reply.body['id'];
+    if (typeof id !== 'string' || id === '') {
+      return failedUpdate(row, 'invalid_response', `POST /v1/responses answered HTTP ${reply.status} without a response id`, reply.status, reply.body);
+    }
+    const state = stateForApiStatus(reply.body['status']);
+    if (state !== JOB_STATES.submitted) return finishedUpdate(row, state, reply);
+    return {
+      kind: 'submitted',
+      idx: row.idx,
+      attempt: row.attempt,
+      responseId: id,
+      apiStatus: typeof reply.body['status'] === 'string' ? reply.body['status'] : null,
+      requestId: reply.requestId,
+      nextPollAtMs: firstPollAt(row),
+    };
+  } catch (e) {
+    if (!(e instanceof RequestFailed)) throw e;
+    const c = e.classification;
+    const why =
+      c.reason === 'idempotency_key_reused'
+        ? `${e.message}. The server holds this job's idempotency key for a different body; ` +
+          'run `sailbatch retry` to send it with a new key, or change --namespace'
+        : c.verdict === 'retry'
+          ? `${e.message} (gave up after the retry budget; \`sailbatch retry\` sends it again)`
+          : e.message;
+    return failedUpdate(row, c.reason, why, e.error.status ?? null, e.error.body ?? null);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The error hierarchy. Every error a user can see is one of these, with a message that names the
+ * thing, the value, the expectation and the fix. The CLI maps them to exit codes in one place
+ * (`exitCodeFor`), so commands never call `process.exit` themselves.
+ */
+
+export const EXIT = {
+  ok: 0,
+  someJobsFailed: 1,
+  usage: 2,
+  fatal: 3,
+  interrupted: 130,
+} as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+export class SailbatchError extends Error {
+  override name = 'SailbatchError';
+  /** Exit code the CLI uses when this error ends a command. */
+  readonly exitCode: ExitCode = EXIT.fatal;
+}
+
+/** Bad flags or arguments, a missing file, an unwritable output folder. */
+export class UsageError extends SailbatchError {
+  override name = 'UsageError';
+  override readonly exitCode: ExitCode = EXIT.usage;
+}
+
+export interface InputIssue {
+  file: string;
+  /** 1-based physical line number. */
+  line: number;
+  /** Dotted path of the offending field, or '' for the line as a whole. */
+  field: string;
+  message: string;
+}
+
+export function formatIssue(issue: InputIssue): string {
+  return `${issue.file}:${issue.line}: ${issue.field ? `${issue.field}: ` : ''}${issue.message}`;
+}
+
+/** The input file has invalid lines; nothing was sent. */
+export class InputError extends SailbatchError {
+  override name = 'InputError';
+  override readonly exitCode: ExitCode = EXIT.usage;
+  constructor(
+    readonly file: string,
+    /** The first issues found (capped); `count` has the total. */
+    readonly issues: readonly InputIssue[],
+    readonly count: number,
+  ) {
+    super(
+      count === 0
+        ? `${file}: no valid lines`
+        : `${file}: ${count} invalid line${count === 1 ? '' : 's'}, nothing was sent ` +
+            `(fix them, or pass --skip-invalid to run the valid lines); first: ${formatIssue(issues[0]!)}`,
+    );
+  }
+}
+
+/** The checkpoint cannot be used as asked (changed input, other API key, newer schema, in use). */
+export class CheckpointError extends SailbatchError {
+  override name = 'CheckpointError';
+  override readonly exitCode: ExitCode = EXIT.usage;
+}
+
+/** Another process holds the checkpoint's lease. */
+export class CheckpointBusyError extends CheckpointError {
+  override name = 'CheckpointBusyError';
+}
+
+/** A guarded state transition touched no row: a bug or a concurrent writer. */
+export class StateTransitionError extends SailbatchError {
+  override name = 'StateTransitionError';
+}
+
+/** The run cannot go on (bad credentials, API unreachable past the bound). Rerunning resumes. */
+export class FatalRunError extends SailbatchError {
+  override name = 'FatalRunError';
+  override readonly exitCode: ExitCode = EXIT.fatal;
+}

@@ -1,0 +1,30 @@
+/**
+ * sailbatch as a library. Everything public is named here; nothing else is part of the API.
+ */
+export { runBatch, parseRunOptions } from './engine/runner.ts';
+export type { RunSummary, RunHooks } from './engine/runner.ts';
+export type { RunOptions, RunOptionsInput } from './options.ts';
+export { runOptionsSchema, defaultDbPath } from './options.ts';
+export type { RunnerEventMap, RunnerEvents, RunPhase, RequestCounts } from './engine/events.ts';
+export { Checkpoint } from './checkpoint/checkpoint.ts';
+export type { JobRow, StateCounts, BatchMeta } from './checkpoint/checkpoint.ts';
+export { JOB_STATES, TRANSITIONS, TERMINAL_STATES } from './checkpoint/job-states.ts';
+export type { JobState } from './checkpoint/job-states.ts';
+export { writeResults } from './output/writer.ts';
+export { COMPLETION_WINDOWS } from './api/completion-window.ts';
+export type { CompletionWindow } from './api/completion-window.ts';
+export { DEFAULT_BASE_URL } from './api/client.ts';
+export {
+  SailbatchError,
+  UsageError,
+  InputError,
+  CheckpointError,
+  CheckpointBusyError,
+  FatalRunError,
+  EXIT,
+} from './errors.ts';
+export type { InputIssue } from './errors.ts';
+export { Simulator, startSimulator } from './sim/simulator.ts';
+export type { SimOptions, SimStats } from './sim/simulator.ts';
+export type { SimFaults } from './sim/faults.ts';
+export { simulatedText } from './sim/deterministic.ts';

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import { DEFAULT_BASE_URL } from './api/client.ts';
+import { COMPLETION_WINDOWS } from './api/completion-window.ts';
+
+/**
+ * Every run option, its default and its unit, in one place. The CLI parses its flags through
+ * this same schema (argv-to-options), so the library and the CLI cannot disagree.
+ */
+export const runOptionsSchema = z.object({
+  /** Input JSONL file. */
+  input: z.string().min(1),
+  /** Results JSONL file, written atomically in input order. */
+  output: z.string().min(1),
+  /** Checkpoint SQLite file. @default `<output>.checkpoint.sqlite` */
+  db: z.string().min(1).optional(),
+  /** @default https://api.sailresearch.com/v1 (env SAIL_BASE_URL) */
+  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default(DEFAULT_BASE_URL),
+  /** Sail API key (env SAIL_API_KEY). */
+  apiKey: z.string().min(1, { error: 'is empty' }),
+  /** Model for lines that do not name one. */
+  model: z.string().min(1).optional(),
+  /** Completion window for lines whose metadata does not set one. @default '24h' */
+  completionWindow: z.enum(COMPLETION_WINDOWS).default('24h'),
+  /** Output-token cap for lines that do not set one. */
+  maxOutputTokens: z.number().int().min(1).optional(),
+  /** Most requests in flight at once. @default 32 */
+  concurrency: z.number().int().min(1).max(1024).default(32),
+  /** Cap on requests per second across the run; 0 for none. @default 100 */
+  maxRequestsPerSecond: z.number().min(0).default(100),
+  /** First poll delay for every window (default: per window, 1 s to 30 s). */
+  pollIntervalMs: z.number().int().min(1).optional(),
+  /** Longest delay between polls for every window (default: per window, 10 s to 10 min). */
+  maxPollIntervalMs: z.number().int().min(1).optional(),
+  /** A job not terminal this long after submission ends `expired` (default: its window plus grace). */
+  jobDeadlineMs: z.number().int().min(1).optional(),
+  /** Timeout of one background request (POST or GET). @default 60000 */
+  requestTimeoutMs: z.number().int().min(1).default(60_000),
+  /** Timeout of one synchronous request (chat completions, messages). @default 900000 */
+  syncTimeoutMs: z.number().int().min(1).default(15 * 60_000),
+  /** Retries of one request on transient errors before it counts as failed. @default 8 */
+  maxRetries: z.number().int().min(0).default(8),
+  /** With no HTTP answer at all for this long, the run stops with exit 3. @default 600000 */
+  unreachableAfterMs: z.number().int().min(1).default(10 * 60_000),
+  /** Part of every idempotency key: change it to pay for fresh inference of the same file. @default 'default' */
+  namespace: z.string().min(1).max(100).default('default'),
+  /** Run the valid lines and give each invalid one an error line in the output. @default false */
+  skipInvalid: z.boolean().default(false),
+  /** Before running, send jobs that ended unsuccessfully again, with a new attempt number. @default false */
+  retryFailed: z.boolean().default(false),
+  /** Longest input line accepted, in bytes. @default 8388608 */
+  maxLineBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+  /** Also write the lines that did not complete to this file. */
+  errorsOutput: z.string().min(1).optional(),
+  /** A lease not renewed for this long belongs to a dead process and may be taken over. @default 30000 */
+  leaseStaleMs: z.number().int().min(100).default(30_000),
+  /** Seeded randomness for jitter (tests); default Math.random. */
+  random: z.custom<() => number>((v) => typeof v === 'function').optional(),
+});
+
+export type RunOptionsInput = z.input<typeof runOptionsSchema>;
+export type RunOptions = z.output<typeof runOptionsSchema>;
+
+export function defaultDbPath(output: string): string {
+  return `${output}.checkpoint.sqlite`;
+}

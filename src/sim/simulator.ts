@@ -1,0 +1,500 @@
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isCompletionWindow, type CompletionWindow } from '../api/completion-window.ts';
+import { bodySha256 } from '../api/idempotency-key.ts';
+import { BODY_SCHEMAS, type Endpoint } from '../input/schemas.ts';
+import { zodProblems } from '../input/normalize.ts';
+import { countTokens, requestText, seededRandom, simulatedText } from './deterministic.ts';
+import { NO_FAULTS, hashUnit, outcomeFor, type Outcome, type SimFaults } from './faults.ts';
+
+/** Simulated latency of one inference per window family, before per-request spread. */
+export interface SimLatency {
+  asap: number;
+  standard: number;
+  flex: number;
+}
+
+export interface SimOptions {
+  /** @default 0 (any free port) */
+  port: number;
+  /** Only loopback is allowed. @default '127.0.0.1' */
+  host: '127.0.0.1' | 'localhost' | '::1';
+  /** Accepted Bearer tokens; empty accepts any non-empty token. @default [] */
+  apiKeys: string[];
+  /** @default { asap: 30, standard: 60, flex: 120 } (ms) */
+  latencyMs: SimLatency;
+  /** `sail`: pending/running as in Sail's schema; `openai`: queued/in_progress. @default 'sail' */
+  statusVocabulary: 'sail' | 'openai';
+  /** `string`: `output` is the text (Sail's schema); `items`: OpenAI's message items. @default 'string' */
+  outputShape: 'string' | 'items';
+  /** @default ['moonshotai/Kimi-K2.5', 'openai/gpt-oss-20b', 'openai/gpt-oss-120b'] */
+  models: string[];
+  faults: SimFaults;
+}
+
+export const DEFAULT_SIM_OPTIONS: SimOptions = {
+  port: 0,
+  host: '127.0.0.1',
+  apiKeys: [],
+  latencyMs: { asap: 30, standard: 60, flex: 120 },
+  statusVocabulary: 'sail',
+  outputShape: 'string',
+  models: ['moonshotai/Kimi-K2.5', 'openai/gpt-oss-20b', 'openai/gpt-oss-120b'],
+  faults: NO_FAULTS,
+};
+
+export interface SimStats {
+  posts: number;
+  gets: number;
+  /** Inferences started: POSTs that were not idempotent replays. */
+  inferences: number;
+  /** POSTs answered from an idempotency key's stored response. */
+  replays: number;
+  /** Inferences of a request body that had been inferred before under this API key. */
+  duplicateInferences: number;
+  unauthorized: number;
+  rejected: number;
+  faults: Record<string, number>;
+  webhooksSent: number;
+}
+
+interface ResponseRecord {
+  id: string;
+  apiKey: string;
+  body: Record<string, unknown>;
+  model: string;
+  createdAtMs: number;
+  readyAtMs: number;
+  outcome: Outcome;
+  text: string;
+}
+
+interface KeyRecord {
+  bodyHash: string;
+  /** Background POSTs: the response to show again. */
+  responseId?: string;
+  /** Blocking requests: the stored reply, once there is one. */
+  reply?: { status: number; body: unknown };
+  inFlight: boolean;
+  createdAtMs: number;
+}
+
+const WINDOW_FAMILY: Record<CompletionWindow, keyof SimLatency> = {
+  asap: 'asap',
+  priority: 'asap',
+  '15m': 'standard',
+  standard: 'standard',
+  '24h': 'flex',
+  flex: 'flex',
+};
+
+type Reply = { status: number; body: unknown; headers?: Record<string, string> };
+
+const err = (status: number, message: string, type: string, code: string | null, param: string | null = null): Reply => ({
+  status,
+  body: { error: { message, type, param, code } },
+});
+
+const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '[::1]' || host === '::1';
+
+/**
+ * A Sail look-alike on loopback, for tests, the demo (`--simulate`) and benchmarks. It keeps
+ * everything in memory, computes each response's status from the clock (no timer per response),
+ * and counts what it did so tests can assert "exactly one inference per line".
+ */
+export class Simulator {
+  readonly options: SimOptions;
+  private readonly server: Server;
+  private readonly responses = new Map<string, ResponseRecord>();
+  private readonly keys = new Map<string, KeyRecord>();
+  private readonly inferredBodies = new Set<string>();
+  private readonly random: () => number;
+  private readonly webhookTimers = new Set<NodeJS.Timeout>();
+  private nextId = 1;
+  private inFlight = 0;
+  private windowStart = 0;
+  private windowCount = 0;
+  private counts: SimStats = this.zero();
+
+  constructor(options: Partial<SimOptions> = {}) {
+    this.options = {
+      ...DEFAULT_SIM_OPTIONS,
+      ...options,
+      latencyMs: { ...DEFAULT_SIM_OPTIONS.latencyMs, ...options.latencyMs },
+      faults: { ...NO_FAULTS, ...options.faults },
+    };
+    this.random = seededRandom(this.options.faults.seed);
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 30_000;
+  }
+
+  private zero(): SimStats {
+    return { posts: 0, gets: 0, inferences: 0, replays: 0, duplicateInferences: 0, unauthorized: 0, rejected: 0, faults: {}, webhooksSent: 0 };
+  }
+
+  async start(): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => resolve());
+    });
+    return this.url;
+  }
+
+  get url(): string {
+    const a = this.server.address() as AddressInfo;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}/v1`;
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.webhookTimers) clearTimeout(t);
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  stats(): SimStats {
+    return structuredClone(this.counts);
+  }
+
+  /** Changes fault settings on a running simulator (tests turn faults on and off mid-run). */
+  setFaults(faults: Partial<SimFaults>): void {
+    Object.assign(this.options.faults, faults);
+  }
+
+  private fault(name: string): void {
+    this.counts.faults[name] = (this.counts.faults[name] ?? 0) + 1;
+  }
+
+  private chance(rate: number): boolean {
+    return rate > 0 && this.random() < rate;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.inFlight++;
+    res.on('close', () => this.inFlight--);
+    try {
+      const body = await readBody(req);
+      const reply = await this.route(req, res, body);
+      if (reply) await this.send(res, reply);
+    } catch (e) {
+      if (!res.headersSent) await this.send(res, err(500, `simulator error: ${(e as Error).message}`, 'server_error', null));
+    }
+  }
+
+  private async send(res: ServerResponse, reply: Reply): Promise<void> {
+    if (res.destroyed) return;
+    const f = this.options.faults;
+    if (this.chance(f.slowRate)) {
+      this.fault('slow');
+      await new Promise((r) => setTimeout(r, f.slowMs));
+      if (res.destroyed) return;
+    }
+    let text = JSON.stringify(reply.body);
+    if (reply.status < 300 && this.chance(f.garbageRate)) {
+      this.fault('garbage');
+      text = '<html><body>502 Bad Gateway (simulated garbage)</body></html>';
+    }
+    res.writeHead(reply.status, {
+      'content-type': 'application/json',
+      'x-request-id': `req_sim_${this.nextId++}`,
+      ...reply.headers,
+    });
+    res.end(text);
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, raw: string | null): Promise<Reply | null> {
+    const url = new URL(req.url ?? '/', 'http://sim');
+    const path = url.pathname.replace(/\/+$/, '');
+    if (req.method === 'POST') this.counts.posts++;
+    if (req.method === 'GET') this.counts.gets++;
+
+    const auth = req.headers.authorization ?? '';
+    const token = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
+    if (!token || (this.options.apiKeys.length > 0 && !this.options.apiKeys.includes(token))) {
+      this.counts.unauthorized++;
+      return err(401, 'Invalid or missing API key. Pass it as "Authorization: Bearer <key>".', 'authentication_error', 'invalid_api_key');
+    }
+
+    const f = this.options.faults;
+    const now = Date.now();
+    if (f.maxRequestsPerSecond > 0) {
+      if (now - this.windowStart >= 1000) {
+        this.windowStart = now;
+        this.windowCount = 0;
+      }
+      if (++this.windowCount > f.maxRequestsPerSecond) return this.rateLimited('rate cap');
+    }
+    if (f.maxInFlight > 0 && this.inFlight > f.maxInFlight) return this.rateLimited('in-flight cap');
+    if (this.chance(f.rateLimitRate)) return this.rateLimited('random');
+    if (this.chance(f.serverErrorRate)) {
+      const status = [500, 502, 503][Math.floor(this.random() * 3)]!;
+      this.fault(`http_${status}`);
+      return err(status, 'simulated server error', 'server_error', null);
+    }
+
+    if (req.method === 'GET' && path === '/v1/models') {
+      return {
+        status: 200,
+        body: {
+          object: 'list',
+          data: this.options.models.map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'sail-simulator' })),
+        },
+      };
+    }
+    const m = /^\/v1\/responses\/([^/]+)$/.exec(path);
+    if (req.method === 'GET' && m) return this.getResponse(decodeURIComponent(m[1]!), token);
+    if (req.method === 'POST' && (path === '/v1/responses' || path === '/v1/chat/completions' || path === '/v1/messages')) {
+      return this.create(req, res, path, raw, token);
+    }
+    return err(404, `No route ${req.method} ${path}`, 'invalid_request_error', 'not_found');
+  }
+
+  private rateLimited(why: string): Reply {
+    this.fault(`429 ${why}`);
+    const s = this.options.faults.retryAfterS;
+    return { ...err(429, `Rate limit reached (${why}); retry after ${s}s`, 'rate_limit_error', 'rate_limit_exceeded'), headers: { 'retry-after': String(s) } };
+  }
+
+  private expired(rec: { readyAtMs: number } | { createdAtMs: number }, now: number): boolean {
+    const after = this.options.faults.expireAfterMs;
+    const t = 'readyAtMs' in rec ? rec.readyAtMs : rec.createdAtMs;
+    return after > 0 && now > t + after;
+  }
+
+  private getResponse(id: string, token: string): Reply {
+    const rec = this.responses.get(id);
+    const now = Date.now();
+    if (!rec || rec.apiKey !== token || this.expired(rec, now)) {
+      if (rec) this.responses.delete(id);
+      return err(404, `No response found with id '${id}'.`, 'invalid_request_error', 'not_found', 'response_id');
+    }
+    return { status: 200, body: this.view(rec, now) };
+  }
+
+  private async create(req: IncomingMessage, res: ServerResponse, endpoint: string, raw: string | null, token: string): Promise<Reply | null> {
+    let body: unknown;
+    try {
+      body = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      return err(400, 'Request body is not valid JSON.', 'invalid_request_error', 'invalid_json');
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      return err(400, 'Request body must be a JSON object.', 'invalid_request_error', 'invalid_json');
+    }
+    const b = body as Record<string, unknown>;
+    const rejected = this.validate(endpoint as Endpoint, b);
+    if (rejected) {
+      this.counts.rejected++;
+      return rejected;
+    }
+
+    const idemKey = req.headers['idempotency-key'];
+    const key = Array.isArray(idemKey) ? idemKey[0] : idemKey;
+    if (key !== undefined && key.length > 255) {
+      return err(400, `Idempotency-Key must be at most 255 characters (got ${key.length}).`, 'invalid_request_error', 'invalid_idempotency_key', 'Idempotency-Key');
+    }
+    const now = Date.now();
+    const bodyHash = bodySha256({ endpoint, body: b });
+    const scoped = key === undefined ? undefined : `${token}\u0000${key}`;
+    const existing = scoped === undefined ? undefined : this.keys.get(scoped);
+    if (existing && this.expired(existing, now) && !existing.inFlight) this.keys.delete(scoped!);
+    else if (existing) {
+      if (existing.bodyHash !== bodyHash) {
+        return err(422, 'This Idempotency-Key was already used with a different request body. Use a new key for a new request.', 'invalid_request_error', 'idempotency_key_reused', 'Idempotency-Key');
+      }
+      if (existing.inFlight) {
+        return { ...err(409, 'A request with this Idempotency-Key is still in progress; retry later.', 'invalid_request_error', 'idempotency_key_in_use', 'Idempotency-Key'), headers: { 'retry-after': '1' } };
+      }
+      this.counts.replays++;
+      if (existing.responseId) {
+        const rec = this.responses.get(existing.responseId);
+        if (rec) return { status: 200, body: this.view(rec, now), headers: { 'idempotent-replayed': 'true' } };
+      }
+      if (existing.reply) return { ...existing.reply, headers: { 'idempotent-replayed': 'true' } };
+    }
+
+    this.counts.inferences++;
+    const dedupe = `${token}\u0000${bodyHash}`;
+    if (this.inferredBodies.has(dedupe)) this.counts.duplicateInferences++;
+    this.inferredBodies.add(dedupe);
+
+    const metadata = (b['metadata'] ?? {}) as Record<string, string>;
+    const window = isCompletionWindow(metadata['completion_window']) ? metadata['completion_window'] : '24h';
+    const model = b['model'] as string;
+    const base = this.options.latencyMs[WINDOW_FAMILY[window]];
+    const latency = Math.round(base * (0.5 + hashUnit(this.options.faults.seed, `latency\u0000${bodyHash}`)));
+    const rec: ResponseRecord = {
+      id: `${endpoint === '/v1/responses' ? 'resp' : endpoint === '/v1/messages' ? 'msg' : 'chatcmpl'}_sim${String(this.nextId++).padStart(8, '0')}`,
+      apiKey: token,
+      body: b,
+      model,
+      createdAtMs: now,
+      readyAtMs: now + latency,
+      outcome: endpoint === '/v1/responses' ? outcomeFor(this.options.faults, bodyHash) : 'completed',
+      text: simulatedText(model, requestText(b)),
+    };
+    const keyRec: KeyRecord | undefined = scoped === undefined ? undefined : { bodyHash, inFlight: false, createdAtMs: now };
+    if (scoped !== undefined) this.keys.set(scoped, keyRec!);
+
+    if (endpoint === '/v1/responses' && b['background'] === true) {
+      this.responses.set(rec.id, rec);
+      if (keyRec) keyRec.responseId = rec.id;
+      this.scheduleWebhook(rec, metadata);
+      if (this.chance(this.options.faults.dropAfterCreateRate)) {
+        this.fault('dropped after create');
+        res.socket?.destroy();
+        return null;
+      }
+      return { status: 200, body: this.view(rec, now) };
+    }
+
+    if (keyRec) keyRec.inFlight = true;
+    await new Promise((r) => setTimeout(r, latency));
+    const reply: Reply = { status: 200, body: endpoint === '/v1/responses' ? this.view(rec, rec.readyAtMs) : this.syncBody(endpoint, rec) };
+    if (endpoint === '/v1/responses') this.responses.set(rec.id, rec);
+    if (keyRec) {
+      keyRec.inFlight = false;
+      keyRec.reply = { status: reply.status, body: reply.body };
+      keyRec.createdAtMs = Date.now();
+    }
+    return reply;
+  }
+
+  private validate(endpoint: Endpoint, b: Record<string, unknown>): Reply | null {
+    const parsed = BODY_SCHEMAS[endpoint].safeParse(b, { reportInput: true });
+    if (!parsed.success) {
+      const first = zodProblems(parsed.error, '')[0]!;
+      return err(400, `${first.field}: ${first.message}`, 'invalid_request_error', 'invalid_value', first.field || null);
+    }
+    if (!this.options.models.includes(b['model'] as string)) {
+      return err(404, `The model '${String(b['model'])}' does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found', 'model');
+    }
+    const window = ((b['metadata'] ?? {}) as Record<string, unknown>)['completion_window'];
+    if (window !== undefined && !isCompletionWindow(window)) {
+      return err(400, `metadata.completion_window must be one of asap, 15m, 24h, priority, standard, flex`, 'invalid_request_error', 'invalid_value', 'metadata.completion_window');
+    }
+    return null;
+  }
+
+  private status(rec: ResponseRecord, now: number): string {
+    const openai = this.options.statusVocabulary === 'openai';
+    if (now >= rec.readyAtMs) return rec.outcome;
+    if (now >= rec.createdAtMs + (rec.readyAtMs - rec.createdAtMs) / 3) return openai ? 'in_progress' : 'running';
+    return openai ? 'queued' : 'pending';
+  }
+
+  private view(rec: ResponseRecord, now: number): Record<string, unknown> {
+    const status = this.status(rec, now);
+    const done = status === 'completed' || status === 'incomplete';
+    const text = status === 'incomplete' ? rec.text.slice(0, Math.ceil(rec.text.length / 2)) : rec.text;
+    const inTokens = countTokens(requestText(rec.body));
+    const outTokens = done ? countTokens(text) : 0;
+    const reasoning = done && (rec.body['reasoning'] as { effort?: string } | undefined)?.effort ? 8 : 0;
+    const output =
+      !done ? (this.options.outputShape === 'string' ? '' : [])
+      : this.options.outputShape === 'string' ? text
+      : [{ type: 'message', id: `msg_${rec.id}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [] }] }];
+    return {
+      id: rec.id,
+      object: 'response',
+      created_at: Math.floor(rec.createdAtMs / 1000),
+      status,
+      model: rec.model,
+      usage: {
+        input_tokens: inTokens,
+        input_tokens_details: { cached_tokens: 0, reasoning_tokens: 0 },
+        output_tokens: outTokens + reasoning,
+        output_tokens_details: { cached_tokens: 0, reasoning_tokens: reasoning },
+        total_tokens: inTokens + outTokens + reasoning,
+      },
+      metadata: rec.body['metadata'] ?? {},
+      input: rec.body['input'],
+      output,
+      error: status === 'failed' ? { code: 'server_error', message: 'The simulated model failed to produce a response.' } : null,
+      incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
+      max_output_tokens: rec.body['max_output_tokens'] ?? null,
+      reasoning: rec.body['reasoning'] ?? {},
+      text: rec.body['text'] ?? { format: { type: 'text' } },
+      store: true,
+      background: rec.body['background'] === true,
+      temperature: rec.body['temperature'] ?? 1,
+      top_p: rec.body['top_p'] ?? 1,
+      truncation: 'disabled',
+      user: rec.body['user'] ?? null,
+    };
+  }
+
+  private syncBody(endpoint: string, rec: ResponseRecord): Record<string, unknown> {
+    const inTokens = countTokens(requestText(rec.body));
+    const outTokens = countTokens(rec.text);
+    if (endpoint === '/v1/messages') {
+      return {
+        id: rec.id,
+        type: 'message',
+        role: 'assistant',
+        model: rec.model,
+        content: [{ type: 'text', text: rec.text }],
+        stop_reason: 'end_turn',
+        usage: { input_tokens: inTokens, output_tokens: outTokens },
+      };
+    }
+    return {
+      id: rec.id,
+      object: 'chat.completion',
+      created: Math.floor(rec.createdAtMs / 1000),
+      model: rec.model,
+      choices: [{ index: 0, message: { role: 'assistant', content: rec.text }, logprobs: null, finish_reason: 'stop' }],
+      usage: { prompt_tokens: inTokens, completion_tokens: outTokens, total_tokens: inTokens + outTokens },
+    };
+  }
+
+  /** Completion webhooks go to loopback URLs only: the simulator never sends traffic off the machine. */
+  private scheduleWebhook(rec: ResponseRecord, metadata: Record<string, string>): void {
+    const target = metadata['completion_webhook'];
+    if (!target) return;
+    let url: URL;
+    try {
+      url = new URL(target);
+    } catch {
+      return;
+    }
+    if (url.protocol !== 'http:' || !isLoopback(url.hostname)) return;
+    const timer = setTimeout(() => {
+      this.webhookTimers.delete(timer);
+      const payload = JSON.stringify({ type: `response.${rec.outcome}`, data: { id: rec.id }, created_at: Math.floor(Date.now() / 1000) });
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) };
+      if (metadata['webhook_token']) headers['authorization'] = `Bearer ${metadata['webhook_token']}`;
+      const req = httpRequest(url, { method: 'POST', headers, timeout: 5_000 }, (res) => res.resume());
+      req.on('error', () => {});
+      req.on('timeout', () => req.destroy());
+      req.end(payload);
+      this.counts.webhooksSent++;
+    }, Math.max(0, rec.readyAtMs - Date.now()));
+    this.webhookTimers.add(timer);
+  }
+}
+
+const MAX_BODY = 16 * 1024 * 1024;
+
+function readBody(req: IncomingMessage): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new Error('request body too large'));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length ? Buffer.concat(chunks).toString('utf8') : null));
+    req.on('error', reject);
+  });
+}
+
+export async function startSimulator(options: Partial<SimOptions> = {}): Promise<Simulator> {
+  const sim = new Simulator(options);
+  await sim.start();
+  return sim;
+}
+
