@@ -99,6 +99,16 @@ export type StateCounts = Record<JobState, number>;
 
 const S = JOB_STATES;
 
+function deadHere(lease: LeaseInfo): boolean {
+  if (lease.host !== hostname()) return false;
+  try {
+    process.kill(lease.pid, 0);
+    return false;
+  } catch (e) {
+    return (e as { code?: string }).code === 'ESRCH';
+  }
+}
+
 const inList = (states: readonly JobState[]) => states.map((s) => `'${s}'`).join(', ');
 
 /**
@@ -186,7 +196,6 @@ export class Checkpoint {
       due: db.prepare(
         `SELECT * FROM jobs WHERE state = '${S.submitted}' AND next_poll_at_ms <= ? ORDER BY next_poll_at_ms`,
       ),
-      claim: db.prepare(`UPDATE jobs SET next_poll_at_ms = ? WHERE idx = ? AND state = '${S.submitted}'`),
       submitted: db.prepare(
         `UPDATE jobs SET state = '${S.submitted}', response_id = @responseId, api_status = @apiStatus,
            request_id = @requestId, submitted_at_ms = @now, next_poll_at_ms = @nextPollAtMs, updated_at_ms = @now
@@ -296,20 +305,16 @@ export class Checkpoint {
   }
 
   /**
-   * Up to `take` submitted jobs whose poll is due, skipping those `busy` says are in flight,
-   * pushed `holdMs` into the future in the same transaction so that later calls do not hand them
-   * out again while their GET is in flight (after a crash, the hold simply runs out).
+   * Up to `take` submitted jobs whose poll is due, skipping those `busy` says are in flight.
+   * In-flight GETs are tracked in memory, not written here, so a crash leaves nothing to undo.
    */
-  claimDuePolls(nowMs: number, take: number, holdMs: number, busy: (idx: number) => boolean): JobRow[] {
-    return this.db.transaction(() => {
-      const rows: JobRow[] = [];
-      for (const row of this.w.due.iterate(nowMs) as IterableIterator<JobRow>) {
-        if (rows.length >= take) break;
-        if (!busy(row.idx)) rows.push(row);
-      }
-      for (const row of rows) this.w.claim.run(nowMs + holdMs, row.idx);
-      return rows;
-    })();
+  duePolls(nowMs: number, take: number, busy: (idx: number) => boolean): JobRow[] {
+    const rows: JobRow[] = [];
+    for (const row of this.w.due.iterate(nowMs) as IterableIterator<JobRow>) {
+      if (rows.length >= take) break;
+      if (!busy(row.idx)) rows.push(row);
+    }
+    return rows;
   }
 
   nextPollAt(): number | null {
@@ -387,14 +392,16 @@ export class Checkpoint {
 
   /**
    * Takes the run lease, or throws CheckpointBusyError naming the holder. A lease whose
-   * heartbeat is older than `staleMs` belongs to a process that died; it is taken over.
+   * heartbeat is older than `staleMs` belongs to a process that died; it is taken over. So is
+   * one held by a process of this machine that no longer exists, so that a rerun after a crash
+   * does not have to wait out the heartbeat.
    */
   acquireLease(owner: string, staleMs: number): void {
     const now = Date.now();
     this.db
       .transaction(() => {
         const cur = this.stmts.getLease.get() as LeaseInfo | undefined;
-        if (cur && cur.owner !== owner && now - cur.heartbeatMs < staleMs) {
+        if (cur && cur.owner !== owner && now - cur.heartbeatMs < staleMs && !deadHere(cur)) {
           const ageS = Math.max(0, Math.round((now - cur.heartbeatMs) / 1000));
           throw new CheckpointBusyError(
             `${this.file}: checkpoint is in use by another run (pid ${cur.pid} on ${cur.host}, ` +

@@ -18,8 +18,6 @@ export interface DispatcherOptions extends PollOverrides {
   requests: RequestCounts;
 }
 
-/** A GET in flight keeps its job out of the due list for this long (a crash frees it after). */
-const CLAIM_HOLD_MS = 10 * 60_000;
 const PROGRESS_EVERY_MS = 250;
 
 const isAbort = (e: unknown) => (e as { name?: string }).name === 'AbortError' || (e as { code?: string }).code === 'ABORT_ERR';
@@ -143,7 +141,7 @@ export class Dispatcher {
     let free = this.client.throttle.allowed - this.inFlight.size;
     this.limit.concurrency = Math.max(1, this.client.throttle.allowed);
     if (free <= 0) return;
-    for (const row of this.cp.claimDuePolls(Date.now(), free, CLAIM_HOLD_MS, (idx) => this.inFlight.has(idx))) {
+    for (const row of this.cp.duePolls(Date.now(), free, (idx) => this.inFlight.has(idx))) {
       this.launch(row, 'poll');
       free--;
     }

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
+import { simFor } from './helpers/loopback.ts';
+import { testDir } from './helpers/tmp.ts';
+import { mismatches, readOutput, writeWorkload } from './helpers/workload.ts';
+
+const fastFlags = ['--poll-interval', '30ms', '--max-poll-interval', '200ms', '--max-rps', '0', '--log-every', '100ms'];
+
+test('SIGKILLed several times mid-run and rerun: complete ordered output, exactly one inference per line', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t, { latencyMs: { asap: 150, standard: 300, flex: 600 } });
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  const expected = writeWorkload(input, 400);
+  const args = ['run', input, '-o', output, '--base-url', sim.url, '--concurrency', '16', ...fastFlags];
+
+  // Kill at different moments: during the first submissions, while polling, late in the run.
+  const kills = [150, 400, 700, 1000];
+  let killed = 0;
+  for (const delay of kills) {
+    const child = spawnCli(args);
+    await waitForOutput(child, 'running');
+    await sleep(delay);
+    child.kill('SIGKILL');
+    const r = await child.result;
+    if (r.code === 0) break;
+    assert.equal(r.signal, 'SIGKILL', r.stderr);
+    killed++;
+  }
+  assert.ok(killed >= 3, `killed mid-run ${killed} times`);
+
+  const final = await runCli(args);
+  assert.equal(final.code, 0, final.stderr);
+  assert.deepEqual(mismatches(readOutput(output), expected), []);
+  const stats = sim.stats();
+  assert.equal(stats.inferences, 400, 'one inference per line, however often the run was killed');
+  assert.equal(stats.duplicateInferences, 0);
+});
+
+test('rerunning a finished batch sends no POST and rewrites the same output', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t);
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  writeWorkload(input, 50);
+  const args = ['run', input, '-o', output, '--base-url', sim.url, ...fastFlags];
+  const first = await runCli(args);
+  assert.equal(first.code, 0, first.stderr);
+  const firstBytes = readFileSync(output);
+  const posts = sim.stats().posts;
+
+  writeFileSync(output, 'clobbered\n');
+  const second = await runCli(args);
+  assert.equal(second.code, 0, second.stderr);
+  assert.equal(sim.stats().posts, posts, 'no POST on a rerun of a finished batch');
+  assert.deepEqual(readFileSync(output), firstBytes);
+});
+
+test('a checkpoint reused with a modified input file is refused with what to do', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t);
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  writeWorkload(input, 20);
+  const args = ['run', input, '-o', output, '--base-url', sim.url, ...fastFlags];
+  assert.equal((await runCli(args)).code, 0);
+  const posts = sim.stats().posts;
+
+  appendFileSync(input, '{"input":"one more","model":"openai/gpt-oss-20b"}\n');
+  const r = await runCli(args);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /is not the file checkpoint .* was made from: its size changed/);
+  assert.match(r.stderr, /use another --db/);
+  assert.equal(sim.stats().posts, posts);
+
+  // Same size, different content.
+  const text = readFileSync(input, 'utf8').replace('Question 3:', 'Question 4:');
+  writeFileSync(input, text.replace(/\{"input":"one more".*\n$/, ''));
+  const r2 = await runCli(args);
+  assert.equal(r2.code, 2);
+  assert.match(r2.stderr, /content changed/);
+});
+
+test('a checkpoint started under another API key is refused (it would pay again)', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t);
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  writeWorkload(input, 10);
+  const args = ['run', input, '-o', output, '--base-url', sim.url, ...fastFlags];
+  assert.equal((await runCli(args, { SAIL_API_KEY: 'key-one' })).code, 0);
+  const r = await runCli(args, { SAIL_API_KEY: 'key-two' });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /different API key/);
+  assert.match(r.stderr, /pay again/);
+  const db = readFileSync(`${output}.checkpoint.sqlite`);
+  assert.equal(db.includes(Buffer.from('key-one')), false, 'the key itself is never stored');
+});
+
+test('an unauthorized key stops the run at once with exit 3; rerunning with the right key resumes', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t, { apiKeys: ['good-key'] });
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  const expected = writeWorkload(input, 30);
+  const args = ['run', input, '-o', output, '--base-url', sim.url, '--db', join(dir, 'cp.sqlite'), ...fastFlags];
+  const bad = await runCli(args, { SAIL_API_KEY: 'bad-key' });
+  assert.equal(bad.code, 3, bad.stderr);
+  assert.match(bad.stderr, /HTTP 401/);
+  assert.match(bad.stderr, /rerun the same command to resume/);
+  assert.ok(sim.stats().unauthorized <= 32, 'stopped at once, not after trying every line');
+});
