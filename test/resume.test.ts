@@ -113,4 +113,10 @@ test('an unauthorized key stops the run at once with exit 3; rerunning with the 
   assert.match(bad.stderr, /HTTP 401/);
   assert.match(bad.stderr, /rerun the same command to resume/);
   assert.ok(sim.stats().unauthorized <= 32, 'stopped at once, not after trying every line');
+  assert.equal(sim.stats().inferences, 0);
+
+  const good = await runCli(args, { SAIL_API_KEY: 'good-key' });
+  assert.equal(good.code, 0, good.stderr);
+  assert.deepEqual(mismatches(readOutput(output), expected), []);
+  assert.equal(sim.stats().inferences, 30);
 });

@@ -152,6 +152,7 @@ export class Checkpoint {
       ),
       nextDueAt: db.prepare(`SELECT MIN(next_poll_at_ms) AS t FROM jobs WHERE state = '${S.submitted}'`),
       counters: db.prepare('SELECT name, value FROM counters'),
+      anyAccepted: db.prepare(`SELECT 1 FROM jobs WHERE state NOT IN ('${S.pending}', '${S.invalid}') LIMIT 1`),
       getLease: db.prepare('SELECT owner, pid, host, heartbeat_ms AS heartbeatMs FROM lease WHERE id = 1'),
       ...(readonly ? {} : this.prepareWrites(db)),
     } as const;
@@ -222,6 +223,7 @@ export class Checkpoint {
       ),
       beat: db.prepare('UPDATE lease SET heartbeat_ms = @now WHERE id = 1 AND owner = @owner'),
       dropLease: db.prepare('DELETE FROM lease WHERE id = 1 AND owner = ?'),
+      setKey: db.prepare('UPDATE batch SET key_salt = @salt, key_fingerprint = @fingerprint WHERE id = 1'),
       bump: db.prepare(
         'INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
       ),
@@ -273,6 +275,15 @@ export class Checkpoint {
 
   createBatch(meta: Omit<BatchMeta, 'loadedAtMs'>): void {
     this.w.insertBatch.run(meta);
+  }
+
+  /** Whether the server ever accepted a job of this batch (under the batch's API key). */
+  anyAccepted(): boolean {
+    return this.stmts.anyAccepted.get() !== undefined;
+  }
+
+  setKeyFingerprint(salt: string, fingerprint: string): void {
+    this.w.setKey.run({ salt, fingerprint });
   }
 
   markLoaded(inputBytes: number, inputSha256: string): void {

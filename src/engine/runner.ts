@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { SailClient } from '../api/client.ts';
 import { idempotencyKey, keyFingerprint, newSalt } from '../api/idempotency-key.ts';
 import { Checkpoint, type StateCounts } from '../checkpoint/checkpoint.ts';
+import { summarize, type PollStats, type TokenUsage } from '../checkpoint/summary.ts';
 import { CheckpointError, EXIT, UsageError, type InputIssue } from '../errors.ts';
 import { loadInput } from '../input/loader.ts';
 import { defaultDbPath, runOptionsSchema, type RunOptions, type RunOptionsInput } from '../options.ts';
@@ -27,6 +28,11 @@ export interface RunSummary {
   wallMs: number;
   /** Requests this run sent. */
   requests: RequestCounts;
+  /** Requests over every run of this batch, from the checkpoint. */
+  requestsAllRuns: RequestCounts;
+  /** Summed from the stored results' usage (every run of this batch). */
+  tokens: TokenUsage;
+  polls: PollStats;
 }
 
 export interface RunHooks {
@@ -93,6 +99,12 @@ async function verifyResume(cp: Checkpoint, o: RunOptions, events: RunnerEvents 
     );
   }
   if (keyFingerprint(o.apiKey, batch.keySalt) !== batch.keyFingerprint) {
+    // Nothing accepted under the old key (say it was rejected with 401): nothing to pay twice.
+    if (!cp.anyAccepted()) {
+      const salt = newSalt();
+      cp.setKeyFingerprint(salt, keyFingerprint(o.apiKey, salt));
+      return;
+    }
     throw new CheckpointError(
       `checkpoint ${cp.file} was started with a different API key. Sail scopes idempotency keys per API key, ` +
         `so resuming under this one would pay again for every line already sent. Rerun with the original key, ` +
@@ -255,6 +267,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       if (o.errorsOutput) await writeResults(cp, o.errorsOutput, 'errors');
     }
     phase(events, 'done', stopped ? 'stopped' : 'done');
+    const totals = summarize(cp);
     return {
       exitCode: counts.completed === total ? EXIT.ok : EXIT.someJobsFailed,
       stopped,
@@ -265,6 +278,9 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       db,
       wallMs: Date.now() - started,
       requests,
+      requestsAllRuns: totals.requests,
+      tokens: totals.tokens,
+      polls: totals.polls,
     };
   } finally {
     clearInterval(heartbeat);
