@@ -2,8 +2,12 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EXIT, InputError, SailbatchError } from '../errors.ts';
 import type { CliIo } from './io.ts';
+import { retryCommand } from './retry.ts';
+import { exportCommand } from './export.ts';
+import { modelsCommand } from './models.ts';
 import { runCommand } from './run.ts';
 import { simCommand } from './sim.ts';
+import { statusCommand } from './status.ts';
 
 /**
  * The CLI's one top-level catch: typed errors become their exit code and message; anything else
@@ -15,8 +19,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       .scriptName('sailbatch')
       .usage('$0 <command> [options]\n\nRun large JSONL workloads through Sail without losing or double-paying for a line.')
       .command(runCommand(io))
+      .command(retryCommand(io))
+      .command(statusCommand(io))
+      .command(exportCommand(io))
+      .command(modelsCommand(io))
       .command(simCommand(io))
-      .demandCommand(1, 'name a command: run, sim (see --help)')
+      .demandCommand(1, 'name a command (see --help)')
       .strict()
       .recommendCommands()
       .wrap(Math.min(110, process.stdout.columns ?? 100))

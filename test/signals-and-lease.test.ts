@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { NO_FAULTS } from '../src/sim/faults.ts';
+import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
+import { simFor } from './helpers/loopback.ts';
+import { testDir } from './helpers/tmp.ts';
+import { mismatches, readOutput, writeWorkload } from './helpers/workload.ts';
+
+const flags = ['--poll-interval', '30ms', '--max-poll-interval', '200ms', '--max-rps', '0', '--log-every', '100ms'];
+const slow = { latencyMs: { asap: 400, standard: 800, flex: 1200 } };
+
+test('SIGINT mid-run stops within a few seconds with a resume hint; the rerun completes with no duplicate inference', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t, slow);
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  const expected = writeWorkload(input, 200);
+  const args = ['run', input, '-o', output, '--base-url', sim.url, '--concurrency', '8', ...flags];
+
+  const child = spawnCli(args);
+  await waitForOutput(child, 'running');
+  await sleep(500);
+  const sentAt = Date.now();
+  child.kill('SIGINT');
+  const r = await child.result;
+  assert.ok(Date.now() - sentAt < 5_000, 'exited within a few seconds');
+  assert.equal(r.code, 130, r.stderr);
+  assert.match(r.stderr, /Rerun the same command to resume/);
+  assert.ok(sim.stats().inferences < 200, 'it really stopped mid-run');
+
+  const again = await runCli(args);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(mismatches(readOutput(output), expected), []);
+  assert.equal(sim.stats().inferences, 200);
+  assert.equal(sim.stats().duplicateInferences, 0);
+});
+
+test('a second SIGINT quits at once, and the batch still resumes', async (t) => {
+  const dir = testDir(t);
+  // Every reply takes 5 s, so requests are still in flight when the signals arrive.
+  const sim = await simFor(t, { faults: { ...NO_FAULTS, slowRate: 1, slowMs: 5000 } });
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  const expected = writeWorkload(input, 40, ['asap']);
+  const args = ['run', input, '-o', output, '--base-url', sim.url, '--concurrency', '40', ...flags];
+  const child = spawnCli(args);
+  await waitForOutput(child, 'running');
+  await sleep(300);
+  child.kill('SIGINT');
+  await sleep(100);
+  child.kill('SIGINT');
+  const quitAt = Date.now();
+  const r = await child.result;
+  assert.ok(Date.now() - quitAt < 1_500, 'the second signal quits without waiting for requests in flight');
+  assert.equal(r.code, 130);
+  assert.match(r.stderr, /quitting now/);
+
+  sim.setFaults({ slowRate: 0 });
+  const again = await runCli(args);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(mismatches(readOutput(output), expected), []);
+  assert.equal(sim.stats().duplicateInferences, 0);
+});
+
+test('a second run on a busy checkpoint is refused; after the first is SIGKILLed a new run takes over', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t, slow);
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  const expected = writeWorkload(input, 60);
+  const args = ['run', input, '-o', output, '--base-url', sim.url, '--concurrency', '4', ...flags];
+
+  const first = spawnCli(args);
+  await waitForOutput(first, 'running');
+  const second = await runCli(args);
+  assert.equal(second.code, 2);
+  assert.match(second.stderr, /checkpoint is in use by another run \(pid \d+/);
+
+  first.kill('SIGKILL');
+  await first.result;
+  const third = await runCli(args);
+  assert.equal(third.code, 0, third.stderr);
+  assert.deepEqual(mismatches(readOutput(output), expected), []);
+  assert.equal(sim.stats().duplicateInferences, 0);
+});
