@@ -158,6 +158,8 @@ export class Checkpoint {
     } as const;
     this.finishStmts = new Map();
     if (!readonly) {
+      // A submitted job only ever finishes through a GET (the poll that saw it end), which
+      // counts as a poll like the ones before it; `state` in SET is the row's old state.
       for (const to of [S.completed, S.failed, S.incomplete, S.cancelled, S.expired] as const) {
         this.finishStmts.set(
           to,
@@ -165,7 +167,7 @@ export class Checkpoint {
             `UPDATE jobs SET state = '${to}', response_id = COALESCE(@responseId, response_id),
                api_status = @apiStatus, status_code = @statusCode, request_id = COALESCE(@requestId, request_id),
                result = @result, error_code = @errorCode, error_message = @errorMessage,
-               next_poll_at_ms = NULL, poll_count = poll_count + @polled, finished_at_ms = @now, updated_at_ms = @now
+               next_poll_at_ms = NULL, poll_count = poll_count + (state = '${S.submitted}'), finished_at_ms = @now, updated_at_ms = @now
              WHERE idx = @idx AND attempt = @attempt AND state IN (${inList(sourcesOf(to))})`,
           ),
         );
@@ -208,7 +210,7 @@ export class Checkpoint {
          WHERE idx = @idx AND attempt = @attempt AND state = '${S.submitted}'`,
       ),
       retryable: db.prepare(
-        `SELECT idx, custom_id, attempt, body_sha256 FROM jobs WHERE state IN (${inList(RETRYABLE_STATES)}) ORDER BY idx`,
+        `SELECT idx, custom_id, attempt, body_sha256 FROM jobs WHERE state IN (${inList(RETRYABLE_STATES)}) ORDER BY idx LIMIT 1000`,
       ),
       requeue: db.prepare(
         `UPDATE jobs SET state = '${S.pending}', attempt = attempt + 1, idempotency_key = @key,
@@ -343,7 +345,7 @@ export class Checkpoint {
         else if (u.kind === 'polled') changes = this.w.polled.run({ ...u, now }).changes;
         else {
           const { kind: _k, state, ...rest } = u;
-          changes = this.finishStmts.get(state)!.run({ ...rest, polled: 0, now }).changes;
+          changes = this.finishStmts.get(state)!.run({ ...rest, now }).changes;
         }
         if (changes !== 1) {
           const row = this.job(u.idx);
@@ -363,16 +365,16 @@ export class Checkpoint {
    */
   requeueUnsuccessful(keyFor: (job: { custom_id: string; attempt: number; body_sha256: string }) => string): number {
     const now = Date.now();
+    type Row = { idx: number; custom_id: string; attempt: number; body_sha256: string };
     return this.db.transaction(() => {
       let n = 0;
-      for (const row of this.w.retryable.iterate() as Iterable<{
-        idx: number;
-        custom_id: string;
-        attempt: number;
-        body_sha256: string;
-      }>) {
-        const key = keyFor({ ...row, attempt: row.attempt + 1 });
-        n += this.w.requeue.run({ idx: row.idx, attempt: row.attempt, key, now }).changes;
+      // In pages: SQLite cannot update rows while a statement is still iterating over them, and
+      // requeued rows drop out of the query, so each page starts from the top again.
+      for (let page = this.w.retryable.all() as Row[]; page.length > 0; page = this.w.retryable.all() as Row[]) {
+        for (const row of page) {
+          const key = keyFor({ ...row, attempt: row.attempt + 1 });
+          n += this.w.requeue.run({ idx: row.idx, attempt: row.attempt, key, now }).changes;
+        }
       }
       return n;
     })();

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { RunnerEventMap } from '../src/engine/events.ts';
+import { runBatch } from '../src/engine/runner.ts';
+import { FatalRunError } from '../src/errors.ts';
+import { simFor } from './helpers/loopback.ts';
+import { testDir } from './helpers/tmp.ts';
+import { mismatches, readOutput, writeWorkload } from './helpers/workload.ts';
+
+const fast = { pollIntervalMs: 20, maxPollIntervalMs: 100, maxRequestsPerSecond: 0, apiKey: 'k' };
+
+test('responses that end failed, incomplete or cancelled get an error line with the server body; the run goes on and ends 1', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t, { faults: { seed: 7, failRate: 0.1, incompleteRate: 0.1, cancelRate: 0.1 } as never });
+  const input = join(dir, 'in.jsonl');
+  writeWorkload(input, 200);
+  const summary = await runBatch({ input, output: join(dir, 'out.jsonl'), baseUrl: sim.url, ...fast });
+  assert.equal(summary.exitCode, 1);
+  const { failed, incomplete, cancelled, completed } = summary.counts;
+  assert.ok(failed > 0 && incomplete > 0 && cancelled > 0, JSON.stringify(summary.counts));
+  assert.equal(failed + incomplete + cancelled + completed, 200);
+  const out = readOutput(join(dir, 'out.jsonl'));
+  assert.equal(out.length, 200);
+  const byCode = (code: string) => out.filter((l) => l.error?.code === code);
+  assert.equal(byCode('server_error').length, failed);
+  assert.equal(byCode('incomplete').length, incomplete);
+  assert.match(byCode('incomplete')[0]!.error!.message, /max_output_tokens/);
+  assert.equal(byCode('incomplete')[0]!.response!.body['status'], 'incomplete');
+  assert.equal(out.filter((l) => l.response?.body['status'] === 'cancelled').length, cancelled);
+});
+
+test('`retry` gives unsuccessful jobs a new attempt and key, runs them, and rewrites the output in order', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t, { faults: { seed: 3, failRate: 0.2 } as never });
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  const expected = writeWorkload(input, 60);
+  const first = await runBatch({ input, output, baseUrl: sim.url, ...fast });
+  const failed = first.counts.failed;
+  assert.ok(failed > 0);
+  const inferences = sim.stats().inferences;
+
+  sim.setFaults({ failRate: 0 });
+  const retried = await runBatch({ input, output, baseUrl: sim.url, retryFailed: true, ...fast });
+  assert.equal(retried.exitCode, 0);
+  assert.deepEqual(mismatches(readOutput(output), expected), []);
+  assert.equal(sim.stats().inferences, inferences + failed, 'only the failed jobs were paid for again');
+  assert.equal(sim.stats().replays, 0, 'new keys: no replay of the stored failures');
+});
+
+test('a response the server forgot (404 on poll) ends expired; so does one still running past its deadline', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t, { latencyMs: { asap: 10, standard: 10, flex: 10 }, faults: { expireAfterMs: 1 } as never });
+  const input = join(dir, 'in.jsonl');
+  writeWorkload(input, 10);
+  const gone = await runBatch({ input, output: join(dir, 'out.jsonl'), baseUrl: sim.url, ...fast, pollIntervalMs: 200 });
+  assert.equal(gone.counts.expired, 10);
+  assert.equal(readOutput(join(dir, 'out.jsonl'))[0]!.error!.code, 'response_not_found');
+
+  const slow = await simFor(t, { latencyMs: { asap: 60_000, standard: 60_000, flex: 60_000 } });
+  const late = await runBatch({ input, output: join(dir, 'late.jsonl'), baseUrl: slow.url, ...fast, jobDeadlineMs: 300 });
+  assert.equal(late.counts.expired, 10);
+  const line = readOutput(join(dir, 'late.jsonl'))[0]!;
+  assert.equal(line.error!.code, 'deadline_exceeded');
+  assert.match(line.error!.message, /past its deadline/);
+});
+
+test('a 429 storm slows the whole run (fewer requests in flight), and every job still completes once', async (t) => {
+  const dir = testDir(t);
+  // Replies take 20 ms, so requests really overlap at the server and the in-flight cap bites.
+  const sim = await simFor(t, { faults: { maxInFlight: 4, retryAfterS: 0.05, slowRate: 1, slowMs: 20 } as never });
+  const input = join(dir, 'in.jsonl');
+  const expected = writeWorkload(input, 150);
+  const events = new EventEmitter<RunnerEventMap>();
+  let lowest = Infinity;
+  events.on('run:progress', (p) => (lowest = Math.min(lowest, p.allowed)));
+  const summary = await runBatch({ input, output: join(dir, 'out.jsonl'), baseUrl: sim.url, ...fast, concurrency: 32, maxRetries: 2 }, { events });
+  assert.equal(summary.exitCode, 0, JSON.stringify(summary.counts));
+  assert.deepEqual(mismatches(readOutput(join(dir, 'out.jsonl')), expected), []);
+  assert.ok((sim.stats().faults['429 in-flight cap'] ?? 0) > 0, 'the simulator did answer 429');
+  assert.ok(lowest < 32, `concurrency was cut (lowest allowed ${lowest})`);
+  assert.equal(sim.stats().duplicateInferences, 0);
+});
+
+test('5xx on polls retries the GET, never the POST', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t, { faults: { seed: 11, serverErrorRate: 0.3 } as never });
+  const input = join(dir, 'in.jsonl');
+  const expected = writeWorkload(input, 40);
+  const summary = await runBatch({ input, output: join(dir, 'out.jsonl'), baseUrl: sim.url, ...fast, maxRetries: 20 });
+  assert.equal(summary.exitCode, 0);
+  assert.deepEqual(mismatches(readOutput(join(dir, 'out.jsonl')), expected), []);
+  assert.ok(summary.requests.retries > 0);
+  assert.equal(sim.stats().inferences, 40);
+  assert.equal(sim.stats().duplicateInferences, 0);
+});
+
+test('an API that never answers stops the run with a fatal error once past the bound', async (t) => {
+  const dir = testDir(t);
+  const input = join(dir, 'in.jsonl');
+  writeWorkload(input, 5);
+  // A port that was free a moment ago: connections are refused.
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  await assert.rejects(
+    runBatch({ input, output: join(dir, 'out.jsonl'), baseUrl: `http://127.0.0.1:${port}/v1`, ...fast, unreachableAfterMs: 500, maxRetries: 50 }),
+    (e: unknown) => e instanceof FatalRunError && /has not answered for/.test(e.message) && /rerun the same command to resume/.test(e.message),
+  );
+});
+
+test('replies slower than the client timeout are retried under the same key: no duplicate inference', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t, { faults: { seed: 5, slowRate: 0.2, slowMs: 400 } as never });
+  const input = join(dir, 'in.jsonl');
+  const expected = writeWorkload(input, 40);
+  const summary = await runBatch({ input, output: join(dir, 'out.jsonl'), baseUrl: sim.url, ...fast, requestTimeoutMs: 150, maxRetries: 20 });
+  assert.equal(summary.exitCode, 0);
+  assert.deepEqual(mismatches(readOutput(join(dir, 'out.jsonl')), expected), []);
+  assert.ok((sim.stats().faults['slow'] ?? 0) > 0 && summary.requests.retries > 0);
+  assert.equal(sim.stats().inferences, 40);
+  assert.ok(sim.stats().replays > 0, 'timed-out POSTs were answered from the idempotency store');
+});
