@@ -123,7 +123,7 @@ test('replies slower than the client timeout are retried under the same key: no 
   const summary = await runBatch({ input, output: join(dir, 'out.jsonl'), baseUrl: sim.url, ...fast, requestTimeoutMs: 150, maxRetries: 20 });
   assert.equal(summary.exitCode, 0);
   assert.deepEqual(mismatches(readOutput(join(dir, 'out.jsonl')), expected), []);
-  assert.ok((sim.stats().faults['slow'] ?? 0) > 0 && summary.requests.retries > 0);
+  assert.ok((sim.stats().faults['slow'] ?? 0) > 0 && summary.requests.retries > 0, JSON.stringify([sim.stats(), summary.requests]));
   assert.equal(sim.stats().inferences, 40);
-  assert.ok(sim.stats().replays > 0, 'timed-out POSTs were answered from the idempotency store');
+  assert.ok(sim.stats().replays > 0, `timed-out POSTs were answered from the idempotency store ${JSON.stringify(sim.stats())}`);
 });

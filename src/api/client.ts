@@ -94,15 +94,24 @@ export class SailClient {
     if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
     const started = Date.now();
     let status: number | undefined;
+    // Our own timer, not undici's headersTimeout: undici runs those on coarse (about 1 s) timers,
+    // and a per-request controller lets the run's signal and the timeout both end the request
+    // without tying a listener per request to the run's signal for the whole run.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    const onAbort = () => controller.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const res = await request(this.url(endpoint), {
         dispatcher: this.agent,
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal,
+        signal: controller.signal,
       });
       status = res.statusCode;
       const text = await res.body.text();
@@ -129,10 +138,11 @@ export class SailClient {
     } catch (err) {
       if (err instanceof ApiError) throw err;
       if (signal?.aborted) throw err;
-      const code = (err as { code?: string }).code ?? '';
-      if (TIMEOUT_CODES.has(code)) throw new TimeoutError(what, timeoutMs, err);
+      if (timedOut || TIMEOUT_CODES.has((err as { code?: string }).code ?? '')) throw new TimeoutError(what, timeoutMs, err);
       throw new ConnectionError(what, err);
     } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       this.o.onRequest?.({ method, path: endpoint, status, ms: Date.now() - started });
     }
   }
