@@ -51,6 +51,10 @@ export const runOptionsSchema = z.object({
   maxLineBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
   /** Also write the lines that did not complete to this file. */
   errorsOutput: z.string().min(1).optional(),
+  /** Public URL of the completion webhook Sail should call (needs webhookListen). */
+  webhookUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  /** host:port the webhook receiver listens on. */
+  webhookListen: z.string().min(1).optional(),
   /** A lease not renewed for this long belongs to a dead process and may be taken over. @default 30000 */
   leaseStaleMs: z.number().int().min(100).default(30_000),
   /** Seeded randomness for jitter (tests); default Math.random. */

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { CheckpointBusyError, CheckpointError, StateTransitionError } from '../errors.ts';
 import { JOB_STATES, RETRYABLE_STATES, sourcesOf, type JobState } from './job-states.ts';
@@ -225,6 +226,9 @@ export class Checkpoint {
       ),
       beat: db.prepare('UPDATE lease SET heartbeat_ms = @now WHERE id = 1 AND owner = @owner'),
       dropLease: db.prepare('DELETE FROM lease WHERE id = 1 AND owner = ?'),
+      pollNow: db.prepare(
+        `UPDATE jobs SET next_poll_at_ms = @now WHERE response_id = @responseId AND state = '${S.submitted}'`,
+      ),
       setKey: db.prepare('UPDATE batch SET key_salt = @salt, key_fingerprint = @fingerprint WHERE id = 1'),
       bump: db.prepare(
         'INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
@@ -241,8 +245,12 @@ export class Checkpoint {
       if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
         throw new CheckpointError(`${file}: not a sailbatch checkpoint (${code}); check --db`, { cause: err });
       }
-      if (options.readonly && (err as Error).message.includes('does not exist')) {
-        throw new CheckpointError(`${file}: no such checkpoint; check --db`, { cause: err });
+      // better-sqlite3 says "directory does not exist" for a missing folder, SQLITE_CANTOPEN for a missing file.
+      if (options.readonly && (code === 'SQLITE_CANTOPEN' || (err as Error).message.includes('does not exist'))) {
+        throw new CheckpointError(
+          existsSync(file) ? `${file}: cannot open the checkpoint (${code}); check that it is readable` : `${file}: no such checkpoint; check --db`,
+          { cause: err },
+        );
       }
       throw err;
     }
@@ -328,6 +336,11 @@ export class Checkpoint {
       if (!busy(row.idx)) rows.push(row);
     }
     return rows;
+  }
+
+  /** Makes a submitted job's poll due now (a completion webhook named it); false if none matched. */
+  pollNow(responseId: string): boolean {
+    return this.w.pollNow.run({ responseId, now: Date.now() }).changes > 0;
   }
 
   nextPollAt(): number | null {

@@ -75,6 +75,10 @@ export const MIGRATIONS: readonly string[] = [
     value INTEGER NOT NULL
   );
   `,
+  // v2: completion webhooks name a response id; finding its job must not scan the table.
+  `
+  CREATE INDEX jobs_response_id ON jobs (response_id) WHERE response_id IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

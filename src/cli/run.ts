@@ -28,6 +28,8 @@ export interface RunArgs {
   quiet: boolean;
   json: boolean;
   'log-every': string;
+  'webhook-url'?: string;
+  'webhook-listen'?: string;
 }
 
 export function runFlags<T>(y: Argv<T>) {
@@ -54,6 +56,8 @@ export function runFlags<T>(y: Argv<T>) {
     .option('simulate', { type: 'boolean', default: false, describe: "run against sailbatch's built-in Sail simulator (no key, nothing billed)" })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress output' })
     .option('json', { type: 'boolean', default: false, describe: 'print the end-of-run summary as one JSON object on stdout' })
+    .option('webhook-url', { type: 'string', describe: 'URL Sail calls when a response finishes (polling becomes a slow safety net)' })
+    .option('webhook-listen', { type: 'string', describe: 'host:port where this process receives those calls' })
     .option('log-every', { type: 'string', default: '5s', describe: 'off a TTY, how often to log a progress line' });
 }
 
@@ -90,5 +94,7 @@ export function argvToRunOptions(a: RunArgs) {
     skipInvalid: a['skip-invalid'],
     retryFailed: a['retry-failed'],
     errorsOutput: a.errors,
+    webhookUrl: a['webhook-url'],
+    webhookListen: a['webhook-listen'],
   };
 }

@@ -16,6 +16,10 @@ export interface DispatcherOptions extends PollOverrides {
   events?: RunnerEvents | undefined;
   /** Request counts of this run, kept up to date by the client's hooks. */
   requests: RequestCounts;
+  /** Poll delays are multiplied by this (webhooks make polling a slow safety net). @default 1 */
+  pollSlowdown?: number;
+  /** Adds to each body at send time what is not part of the stored request (webhook metadata). */
+  decorate?: (body: Record<string, unknown>) => Record<string, unknown>;
 }
 
 const PROGRESS_EVERY_MS = 250;
@@ -65,8 +69,16 @@ export class Dispatcher {
     this.wakeUp?.();
   }
 
-  private nextPollAt = (row: JobRow) =>
-    Date.now() + pollDelayMs(row.completion_window, row.poll_count + 1, this.o, this.o.random);
+  private pollDelay(row: JobRow, pollCount: number): number {
+    return pollDelayMs(row.completion_window, pollCount, this.o, this.o.random) * (this.o.pollSlowdown ?? 1);
+  }
+
+  private nextPollAt = (row: JobRow) => Date.now() + this.pollDelay(row, row.poll_count + 1);
+
+  /** A completion webhook named this response: poll it now instead of on its schedule. */
+  pollSoon(responseId: string): void {
+    if (this.cp.pollNow(responseId)) this.wake();
+  }
 
   private deadlineAt = (row: JobRow) => (row.submitted_at_ms ?? Date.now()) + jobDeadlineMs(row.completion_window, this.o);
 
@@ -78,7 +90,7 @@ export class Dispatcher {
         if (signal.aborted) return;
         const update =
           op === 'submit'
-            ? await submitJob(this.client, row, () => Date.now() + pollDelayMs(row.completion_window, 0, this.o, this.o.random), signal)
+            ? await submitJob(this.client, row, () => Date.now() + this.pollDelay(row, 0), signal, this.o.decorate)
             : await pollJob(this.client, row, { nextPollAt: this.nextPollAt, deadlineAt: this.deadlineAt, signal });
         this.updates.push({ update, row });
       } catch (e) {

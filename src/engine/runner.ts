@@ -13,7 +13,11 @@ import { loadInput } from '../input/loader.ts';
 import { defaultDbPath, runOptionsSchema, type RunOptions, type RunOptionsInput } from '../options.ts';
 import { writeResults } from '../output/writer.ts';
 import { Dispatcher } from './dispatcher.ts';
+import { WebhookReceiver, parseListen, webhookToken } from './webhook-receiver.ts';
 import { safeEmit, type RequestCounts, type RunnerEvents, type RunnerEventMap } from './events.ts';
+
+/** With webhooks on, polls come this many times less often: they only catch missed notifications. */
+const WEBHOOK_POLL_SLOWDOWN = 10;
 
 export interface RunSummary {
   /** 0: every job completed; 1: some ended otherwise (each still has an output line). */
@@ -138,6 +142,10 @@ function phase(events: RunnerEvents | undefined, p: RunnerEventMap['run:phase'][
 export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Promise<RunSummary> {
   const started = Date.now();
   const o = parseRunOptions(input);
+  if (Boolean(o.webhookUrl) !== Boolean(o.webhookListen)) {
+    throw new UsageError('--webhook-url and --webhook-listen go together: the URL Sail calls, and where this process receives it');
+  }
+  if (o.webhookListen) parseListen(o.webhookListen);
   const events = hooks.events ?? new EventEmitter<RunnerEventMap>();
   const db = o.db ?? defaultDbPath(o.output);
   const random = o.random ?? Math.random;
@@ -234,6 +242,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
         safeEmit(events, 'request:retry', r);
       },
     });
+    const token = o.webhookUrl ? webhookToken(o.apiKey, cp.batch()!.namespace, cp.batch()!.inputSha256) : undefined;
     const dispatcher = new Dispatcher(cp, client, {
       random,
       pollIntervalMs: o.pollIntervalMs,
@@ -242,7 +251,18 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       stopGraceMs: 2_000,
       events,
       requests,
+      pollSlowdown: token ? WEBHOOK_POLL_SLOWDOWN : 1,
+      decorate: token
+        ? (body) => ({ ...body, metadata: { ...(body['metadata'] as object), completion_webhook: o.webhookUrl!, webhook_token: token } })
+        : undefined,
     });
+    let receiver: WebhookReceiver | undefined;
+    if (token) {
+      receiver = new WebhookReceiver(token, (id) => dispatcher.pollSoon(id));
+      const { host, port } = parseListen(o.webhookListen!);
+      const at = await receiver.listen(host, port);
+      phase(events, 'running', `webhook receiver listening on ${at.address}:${at.port} for ${o.webhookUrl}; polling is a slow safety net`);
+    }
     const onAbort = () => {
       phase(events, 'stopping', 'stopping: no new requests; finishing those in flight');
       dispatcher.stop();
@@ -257,6 +277,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     } finally {
       hooks.signal?.removeEventListener('abort', onAbort);
       await client.close().catch(() => {});
+      await receiver?.close();
     }
 
     const counts = dispatcher.counts;

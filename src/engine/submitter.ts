@@ -15,8 +15,9 @@ export async function submitJob(
   row: JobRow,
   firstPollAt: (row: JobRow) => number,
   signal: AbortSignal,
+  decorate: (body: Record<string, unknown>) => Record<string, unknown> = (b) => b,
 ): Promise<JobUpdate> {
-  const body = JSON.parse(row.body!) as Record<string, unknown>;
+  const body = decorate(JSON.parse(row.body!) as Record<string, unknown>);
   const key = row.idempotency_key!;
   try {
     if (row.url !== '/v1/responses') {

@@ -1,0 +1,102 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { UsageError } from '../errors.ts';
+
+/**
+ * Completion webhooks (the seed docs' `completion_webhook` / `webhook_token` metadata). Sail calls
+ * the URL with `Authorization: Bearer <webhook_token>` when a response finishes; the receiver
+ * accepts a call only with this batch's token (compared in constant time), and then asks for
+ * that response to be fetched at once. Anything else gets 401 and changes nothing.
+ *
+ * The token is an HMAC of the batch's identity under the API key: secret to anyone without the
+ * key, and the same on every rerun of the same batch, so the request bodies sent (which carry
+ * it) and hence their idempotency keys stay the same across resumes.
+ */
+export function webhookToken(apiKey: string, namespace: string, inputSha256: string): string {
+  return createHmac('sha256', apiKey).update(`sailbatch-webhook\u0000${namespace}\u0000${inputSha256}`).digest('base64url');
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  // Digests make the lengths equal, as timingSafeEqual requires, without leaking the length.
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** The response id in a webhook payload, whatever envelope it comes in. */
+function responseIdOf(payload: unknown): string | undefined {
+  const p = payload as { data?: { id?: unknown }; id?: unknown; response_id?: unknown } | null;
+  const id = p?.data?.id ?? p?.response_id ?? p?.id;
+  return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new UsageError(`--webhook-listen must be host:port, e.g. 127.0.0.1:8080 (got "${value}")`);
+  return { host: m[1] ?? m[2]!, port };
+}
+
+export interface WebhookStats {
+  accepted: number;
+  refused: number;
+}
+
+export class WebhookReceiver {
+  readonly stats: WebhookStats = { accepted: 0, refused: 0 };
+  private readonly server: Server;
+
+  constructor(
+    private readonly token: string,
+    /** Called with the response id of every authentic notification. */
+    private readonly onCompleted: (responseId: string) => void,
+  ) {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size <= 64 * 1024) chunks.push(c);
+      });
+      req.on('end', () => {
+        const auth = req.headers.authorization ?? '';
+        const given = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+        if (req.method !== 'POST' || !sameSecret(given, this.token)) {
+          this.stats.refused++;
+          res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"invalid webhook token"}');
+          return;
+        }
+        let id: string | undefined;
+        try {
+          id = responseIdOf(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch {
+          id = undefined;
+        }
+        if (!id) {
+          this.stats.refused++;
+          res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"no response id in the payload"}');
+          return;
+        }
+        this.stats.accepted++;
+        this.onCompleted(id);
+        res.writeHead(204).end();
+      });
+    });
+  }
+
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', (e) =>
+        reject(new UsageError(`--webhook-listen ${host}:${port}: cannot listen (${(e as Error).message})`, { cause: e })),
+      );
+      this.server.listen(port, host, () => resolve());
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
