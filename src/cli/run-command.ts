@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { RunnerEventMap } from '../engine/events.ts';
 import { runBatch, type RunSummary } from '../engine/runner.ts';
 import { EXIT, UsageError, formatIssue } from '../errors.ts';
+import { formatCount } from '../progress/human-format.ts';
 import { attachReporter } from '../progress/reporter.ts';
 import { startSimulator, type Simulator } from '../sim/simulator.ts';
 import { parseDuration } from './duration.ts';
@@ -21,7 +22,13 @@ export function describeSummary(s: RunSummary): string {
   const head = s.stopped
     ? `stopped after ${(s.wallMs / 1000).toFixed(1)}s: ${parts.join(', ')}. Rerun the same command to resume; nothing already sent will be paid for again.`
     : `finished in ${(s.wallMs / 1000).toFixed(1)}s: ${s.total} jobs, ${parts.join(', ')}. Results: ${s.output}${s.errorsOutput ? `, errors: ${s.errorsOutput}` : ''}.`;
-  return `${head}\nrequests this run: ${s.requests.posts} POST, ${s.requests.gets} GET, ${s.requests.retries} retries. Checkpoint: ${s.db}`;
+  const t = s.tokens;
+  return (
+    `${head}\n` +
+    `tokens: ${formatCount(t.input)} input (${formatCount(t.cached)} cached), ${formatCount(t.output)} output (${formatCount(t.reasoning)} reasoning)\n` +
+    `requests this run: ${formatCount(s.requests.posts)} POST, ${formatCount(s.requests.gets)} GET, ${formatCount(s.requests.retries)} retries; ` +
+    `polls per job: ${s.polls.meanPerJob.toFixed(1)} on average, ${s.polls.maxPerJob} at most. Checkpoint: ${s.db}`
+  );
 }
 
 export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {

@@ -1,5 +1,7 @@
 import cliProgress from 'cli-progress';
 import type { RunnerEvents, RunnerEventMap } from '../engine/events.ts';
+import { formatCount, formatDuration, formatRate } from './human-format.ts';
+import { RateMeter } from './rate-meter.ts';
 
 export interface ReporterOptions {
   /** Where progress goes (stderr: stdout is kept for --json). */
@@ -11,20 +13,55 @@ export interface ReporterOptions {
 }
 
 type Progress = RunnerEventMap['run:progress'][0];
+type Finished = RunnerEventMap['job:finished'][0];
 
-function line(p: Progress): string {
+/** Failed jobs are listed one by one up to here; past it a run with many failures would drown its log. */
+const LISTED_FAILURES = 10;
+
+function finishedOf(p: Progress): number {
   const c = p.counts;
-  const done = c.completed + c.failed + c.incomplete + c.cancelled + c.expired + c.invalid;
-  const notOk = done - c.completed;
+  return c.completed + c.failed + c.incomplete + c.cancelled + c.expired + c.invalid;
+}
+
+/** `left` rather than `eta`: cli-progress fills its own `{eta}` placeholder, from its own estimate. */
+function pace(meter: RateMeter, remaining: number): { rate: string; left: string } {
+  const r = meter.perSecond();
+  const eta = meter.etaMs(remaining);
+  const left = remaining <= 0 ? 'all done' : eta === undefined ? 'ETA -' : eta < 1_000 ? 'ETA <1s' : `ETA ${formatDuration(eta)}`;
+  return { rate: r === undefined ? '-/s' : formatRate(r), left };
+}
+
+function plainLine(p: Progress, finishedPace: { rate: string; left: string }): string {
+  const c = p.counts;
+  const done = finishedOf(p);
   return (
-    `${done}/${p.total} done (${c.completed} completed, ${notOk} not), ${c.submitted} at the server, ${c.pending} to send; ` +
-    `${p.inFlight} requests in flight (limit ${p.allowed}); ${p.requests.posts} POST, ${p.requests.gets} GET, ${p.requests.retries} retries`
+    `${formatCount(done)}/${formatCount(p.total)} finished (${formatCount(c.completed)} completed, ${formatCount(done - c.completed)} not), ` +
+    `${formatCount(c.submitted)} at the server, ${formatCount(c.pending)} to send; ${finishedPace.rate}, ${finishedPace.left}; ` +
+    `${p.inFlight} requests in flight (limit ${p.allowed}); ${formatCount(p.requests.posts)} POST, ${formatCount(p.requests.gets)} GET, ${formatCount(p.requests.retries)} retries`
   );
 }
 
+function failureLine(e: Finished): string {
+  return `line ${e.line} (${e.customId}) ended ${e.state} on attempt ${e.attempt + 1}${e.error ? `: ${e.error}` : ''}`;
+}
+
 /**
- * Turns engine events into what a person or a log file wants: bars on a TTY (cli-progress is
- * imported here and nowhere else), a plain line every few seconds and at each phase otherwise.
+ * SAILBATCH_PROGRESS=tty forces bars onto a stream that is not a terminal (a pipe that ends in
+ * one, a test). cli-progress draws nothing on a non-TTY stream, so it gets a view that says TTY.
+ */
+function ttyView(stream: NodeJS.WriteStream): NodeJS.WriteStream {
+  if (stream.isTTY) return stream;
+  return {
+    isTTY: true,
+    columns: 100,
+    write: (chunk: string, cb?: () => void) => stream.write(chunk, cb),
+  } as unknown as NodeJS.WriteStream;
+}
+
+/**
+ * Turns engine events into what a person or a log file wants: bars with rate and ETA on a TTY
+ * (cli-progress is imported here and nowhere else), otherwise plain timestamped lines, one every
+ * `intervalMs` and one at each phase change, with no escape codes or carriage returns.
  */
 export function attachReporter(events: RunnerEvents, o: ReporterOptions): () => void {
   if (o.quiet) {
@@ -32,68 +69,115 @@ export function attachReporter(events: RunnerEvents, o: ReporterOptions): () => 
     events.on('run:warning', warn);
     return () => events.off('run:warning', warn);
   }
-  const log = (msg: string) => o.stream.write(`${new Date().toISOString()} sailbatch: ${msg}\n`);
+  const sentMeter = new RateMeter();
+  const finishedMeter = new RateMeter();
   let bars: cliProgress.MultiBar | undefined;
-  let sent: cliProgress.SingleBar | undefined;
-  let finished: cliProgress.SingleBar | undefined;
-  let failed: cliProgress.SingleBar | undefined;
-  let lastLine = 0;
+  let rows: { sent: cliProgress.SingleBar; finished: cliProgress.SingleBar; requests: cliProgress.SingleBar } | undefined;
+  let last: Progress | undefined;
+  let lastLineAt = 0;
+  let lastLineOf: Progress | undefined;
+  let failures = 0;
 
-  const onPhase = (e: RunnerEventMap['run:phase'][0]) => {
-    if (e.phase !== 'running') stopBars();
-    log(e.message);
+  const log = (msg: string) => {
+    if (bars) bars.log(`sailbatch: ${msg}\n`);
+    else if (o.tty) o.stream.write(`sailbatch: ${msg}\n`);
+    else o.stream.write(`${new Date().toISOString()} sailbatch: ${msg}\n`);
   };
+
+  // A second Ctrl-C exits the process at once; the cursor the bars hid must come back.
   const stopBars = () => {
+    process.off('exit', stopBars);
     bars?.stop();
     bars = undefined;
+    rows = undefined;
   };
-  const onProgress = (p: Progress) => {
+
+  const startBars = (p: Progress) => {
+    bars = new cliProgress.MultiBar(
+      {
+        stream: ttyView(o.stream),
+        format: ' {name} |{bar}| {value}/{total} {percentage}% | {rate} | {left}{extra}',
+        hideCursor: true,
+        clearOnComplete: false,
+        fps: 5,
+        barsize: 30,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    rows = {
+      sent: bars.create(p.total, 0, { name: 'sent    ', rate: '', left: '', extra: '' }),
+      finished: bars.create(p.total, 0, { name: 'finished', rate: '', left: '', extra: '' }),
+      requests: bars.create(1, 0, { info: '' }, { format: ' {info}' }),
+    };
+    process.on('exit', stopBars);
+  };
+
+  const drawBars = (p: Progress) => {
+    if (!rows) startBars(p);
     const c = p.counts;
-    const ended = c.failed + c.incomplete + c.cancelled + c.expired + c.invalid;
+    const sent = p.total - c.pending;
+    const done = finishedOf(p);
+    const notOk = done - c.completed;
+    rows!.sent.update(sent, { name: 'sent    ', ...pace(sentMeter, c.pending), extra: '' });
+    rows!.finished.update(done, { name: 'finished', ...pace(finishedMeter, p.total - done), extra: notOk ? ` | ${formatCount(notOk)} not completed` : '' });
+    rows!.requests.update(0, {
+      info:
+        `${p.inFlight} in flight (limit ${p.allowed}) | ${formatCount(p.requests.posts)} POST, ` +
+        `${formatCount(p.requests.gets)} GET, ${formatCount(p.requests.retries)} retries`,
+    });
+  };
+
+  const writeLine = (p: Progress) => {
+    lastLineAt = Date.now();
+    lastLineOf = p;
+    log(plainLine(p, pace(finishedMeter, p.total - finishedOf(p))));
+  };
+
+  const onProgress = (p: Progress) => {
+    last = p;
+    sentMeter.add(p.total - p.counts.pending);
+    finishedMeter.add(finishedOf(p));
     if (o.tty) {
-      if (!bars) {
-        bars = new cliProgress.MultiBar(
-          {
-            stream: o.stream,
-            format: ' {name} |{bar}| {value}/{total} {percentage}% | {eta_formatted} left | {rate}',
-            hideCursor: true,
-            clearOnComplete: false,
-            etaBuffer: 50,
-            fps: 5,
-          },
-          cliProgress.Presets.shades_classic,
-        );
-        sent = bars.create(p.total, 0, { name: 'submitted', rate: '' });
-        finished = bars.create(p.total, 0, { name: 'completed', rate: '' });
-        failed = bars.create(p.total, 0, { name: 'failed   ', rate: '' });
-      }
-      const rate = `${p.inFlight} in flight, ${p.requests.retries} retries`;
-      sent!.update(p.total - c.pending, { name: 'submitted', rate });
-      finished!.update(c.completed, { name: 'completed', rate: '' });
-      failed!.update(ended, { name: 'failed   ', rate: '' });
-    } else if (Date.now() - lastLine >= o.intervalMs) {
-      lastLine = Date.now();
-      log(line(p));
+      if (p.total > 0) drawBars(p);
+    } else if (Date.now() - lastLineAt >= o.intervalMs) {
+      writeLine(p);
     }
   };
-  const onWarning = (w: { message: string }) => {
-    if (bars) bars.log(`warning: ${w.message}\n`);
-    else log(`warning: ${w.message}`);
+
+  const onPhase = (e: RunnerEventMap['run:phase'][0]) => {
+    if (e.phase !== 'running') {
+      stopBars();
+      // The interval may not have come round since the last change: the log gets the final counts.
+      if (!o.tty && last && last !== lastLineOf) writeLine(last);
+    }
+    log(e.message);
   };
+
+  const onFinished = (e: Finished) => {
+    if (e.state === 'completed') return;
+    failures++;
+    if (failures <= LISTED_FAILURES) log(failureLine(e));
+    if (failures === LISTED_FAILURES + 1) log('more jobs did not complete; they are counted, not listed (see `sailbatch status`, or --errors)');
+  };
+
+  const onWarning = (w: { message: string }) => log(`warning: ${w.message}`);
+
   const onInput = (p: { lines: number; bytes: number }) => {
-    if (Date.now() - lastLine >= o.intervalMs) {
-      lastLine = Date.now();
-      log(`validated ${p.lines} lines (${(p.bytes / 1e6).toFixed(1)} MB)`);
-    }
+    if (Date.now() - lastLineAt < o.intervalMs) return;
+    lastLineAt = Date.now();
+    log(`validated ${formatCount(p.lines)} lines (${(p.bytes / 1e6).toFixed(1)} MB)`);
   };
+
   events.on('run:phase', onPhase);
   events.on('run:progress', onProgress);
+  events.on('job:finished', onFinished);
   events.on('run:warning', onWarning);
   events.on('input:progress', onInput);
   return () => {
     stopBars();
     events.off('run:phase', onPhase);
     events.off('run:progress', onProgress);
+    events.off('job:finished', onFinished);
     events.off('run:warning', onWarning);
     events.off('input:progress', onInput);
   };

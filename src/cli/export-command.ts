@@ -1,0 +1,20 @@
+import { EXIT } from '../errors.ts';
+import { exportResults } from '../output/export.ts';
+import { formatCount } from '../progress/human-format.ts';
+import type { ExportArgs } from './export.ts';
+import type { CliIo } from './io.ts';
+
+export async function executeExport(args: ExportArgs, io: CliIo): Promise<number> {
+  const r = await exportResults(args.db, args.output, { errors: args.errors });
+  const errors = args.errors ? `; ${formatCount(r.errorLines ?? 0)} lines that did not complete to ${args.errors}` : '';
+  if (r.unfinished === 0) {
+    io.stderr.write(`sailbatch: exported ${formatCount(r.lines)} lines to ${args.output}${errors}\n`);
+    return EXIT.ok;
+  }
+  io.stderr.write(
+    `sailbatch: partial export: ${formatCount(r.unfinished)} of ${formatCount(r.lines)} jobs are not finished yet; ` +
+      `their lines in ${args.output} have error code "not_finished"${errors}. ` +
+      `Export again when the run is done (rerun \`sailbatch run\` with the same arguments if none is going).\n`,
+  );
+  return EXIT.someJobsFailed;
+}

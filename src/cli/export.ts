@@ -1,0 +1,24 @@
+import type { Argv, CommandModule } from 'yargs';
+import type { CliIo } from './io.ts';
+
+export interface ExportArgs {
+  db: string;
+  output: string;
+  errors?: string;
+}
+
+export function exportCommand(io: CliIo): CommandModule<object, ExportArgs> {
+  return {
+    command: 'export',
+    describe: "write a checkpoint's results in input order, at any time (exit 1 while jobs are unfinished)",
+    builder: (y) =>
+      y
+        .option('db', { type: 'string', demandOption: true, describe: 'checkpoint SQLite file' })
+        .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'results JSONL file (written atomically, in input order)' })
+        .option('errors', { type: 'string', describe: 'also write the lines that did not complete to this file' }) as unknown as Argv<ExportArgs>,
+    handler: async (args) => {
+      const { executeExport } = await import('./export-command.ts');
+      io.exitCode = await executeExport(args, io);
+    },
+  };
+}

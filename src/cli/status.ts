@@ -1,0 +1,24 @@
+import type { Argv, CommandModule } from 'yargs';
+import type { CliIo } from './io.ts';
+
+export interface StatusArgs {
+  db: string;
+  json: boolean;
+  limit: number;
+}
+
+export function statusCommand(io: CliIo): CommandModule<object, StatusArgs> {
+  return {
+    command: 'status',
+    describe: "show a checkpoint's progress, tokens and errors (also while a run is going)",
+    builder: (y) =>
+      y
+        .option('db', { type: 'string', demandOption: true, describe: 'checkpoint SQLite file (run prints it; default <output>.checkpoint.sqlite)' })
+        .option('json', { type: 'boolean', default: false, describe: 'print the status as one JSON object on stdout' })
+        .option('limit', { type: 'number', default: 5, describe: 'how many of the oldest running jobs and of the errors to list' }) as unknown as Argv<StatusArgs>,
+    handler: async (args) => {
+      const { executeStatus } = await import('./status-command.ts');
+      io.exitCode = executeStatus(args, io);
+    },
+  };
+}

@@ -1,0 +1,24 @@
+/** Numbers for people: progress lines, the end-of-run summary and `status`. */
+
+export function formatCount(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** "850ms", "42s", "3m07s", "2h05m", "3d04h". */
+export function formatDuration(ms: number): string {
+  if (ms < 1_000) return `${Math.max(0, Math.round(ms))}ms`;
+  const s = Math.round(ms / 1_000);
+  if (s < 60) return `${s}s`;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (s < 3_600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  if (s < 86_400) return `${Math.floor(s / 3_600)}h${pad(Math.floor((s % 3_600) / 60))}m`;
+  return `${Math.floor(s / 86_400)}d${pad(Math.floor((s % 86_400) / 3_600))}h`;
+}
+
+/** Per second when there is at least one a second, else per minute or per hour (a 24h window is slow). */
+export function formatRate(perSecond: number): string {
+  const fixed = (n: number) => n.toFixed(n >= 10 ? 0 : 1);
+  if (perSecond >= 1) return `${fixed(perSecond)}/s`;
+  if (perSecond * 60 >= 1) return `${fixed(perSecond * 60)}/min`;
+  return `${fixed(perSecond * 3_600)}/h`;
+}

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import {
+  Checkpoint,
+  CheckpointError,
+  batchStatus,
+  exportResults,
+  runBatch,
+  summarize,
+  type RunnerEventMap,
+} from '../src/index.ts';
+import { simFor } from './helpers/loopback.ts';
+import { testDir } from './helpers/tmp.ts';
+import { readOutput, writeWorkload } from './helpers/workload.ts';
+
+test('an eval pipeline: runBatch with events, then summary, status and export through the library', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t);
+  const input = join(dir, 'prompts.jsonl');
+  const output = join(dir, 'answers.jsonl');
+  const db = join(dir, 'eval.sqlite');
+  const expected = writeWorkload(input, 40);
+  appendFileSync(input, `${JSON.stringify({ custom_id: 'q-bad', model: 'no/such-model', input: 'x' })}\n`);
+
+  const events = new EventEmitter<RunnerEventMap>();
+  const submitted = new Map<string, string>();
+  const finished = new Map<string, RunnerEventMap['job:finished'][0]>();
+  const phases: string[] = [];
+  events.on('job:submitted', (e) => submitted.set(e.customId, e.responseId));
+  events.on('job:finished', (e) => finished.set(e.customId, e));
+  events.on('run:phase', (e) => phases.push(e.phase));
+  let progressEvents = 0;
+  events.on('run:progress', () => progressEvents++);
+
+  const summary = await runBatch(
+    { input, output, db, baseUrl: sim.url, apiKey: 'k', pollIntervalMs: 20, maxPollIntervalMs: 100, maxRequestsPerSecond: 0 },
+    { events },
+  );
+
+  assert.equal(summary.exitCode, 1);
+  assert.deepEqual(phases, ['loading', 'running', 'writing', 'done']);
+  assert.equal(submitted.size, 40, 'every background job reported its response id');
+  assert.equal(finished.size, 41);
+  assert.equal(finished.get('q-bad')!.state, 'failed');
+  assert.match(finished.get('q-bad')!.error!, /no\/such-model/);
+  assert.ok(expected.every((e) => finished.get(e.customId)?.state === 'completed'));
+  assert.ok(progressEvents > 0);
+
+  assert.deepEqual(summary.counts, { pending: 0, submitted: 0, completed: 40, failed: 1, incomplete: 0, cancelled: 0, expired: 0, invalid: 0 });
+  assert.equal(summary.requests.posts, 41);
+  const outputTokens = readOutput(output).reduce((n, l) => n + Number((l.response?.body['usage'] as { output_tokens?: number } | undefined)?.output_tokens ?? 0), 0);
+  assert.equal(summary.tokens.output, outputTokens);
+
+  const status = batchStatus(db);
+  assert.equal(status.unfinished, 0);
+  assert.equal(status.runner, null, 'the run released its lease');
+  assert.deepEqual(status.tokens, summary.tokens);
+  assert.deepEqual(status.errors.map((e) => e.customId), ['q-bad']);
+  assert.equal(status.errors[0]!.code, 'model_not_found');
+
+  const cp = Checkpoint.open(db, { readonly: true });
+  const totals = summarize(cp);
+  cp.close();
+  assert.deepEqual(totals.counts, summary.counts);
+  assert.deepEqual(totals.polls, summary.polls);
+
+  const copy = join(dir, 'copy.jsonl');
+  const errors = join(dir, 'errors.jsonl');
+  const exported = await exportResults(db, copy, { errors });
+  assert.deepEqual(exported, { lines: 41, unfinished: 0, errorLines: 1 });
+  assert.deepEqual(readFileSync(copy), readFileSync(output));
+  assert.equal(readOutput(errors)[0]!.custom_id, 'q-bad');
+
+  assert.throws(() => batchStatus(join(dir, 'missing.sqlite')), CheckpointError);
+  await assert.rejects(exportResults(db, join(dir, 'no-such-folder', 'x.jsonl')), /no-such-folder\/x\.jsonl: its folder does not exist/);
+});

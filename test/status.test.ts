@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { usageOf } from '../src/api/response-output.ts';
+import { Checkpoint } from '../src/checkpoint/checkpoint.ts';
+import type { BatchStatus } from '../src/checkpoint/batch-status.ts';
+import type { RunSummary } from '../src/engine/runner.ts';
+import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
+import { simFor } from './helpers/loopback.ts';
+import { testDir } from './helpers/tmp.ts';
+import { mismatches, readOutput, writeWorkload, type OutputLine } from './helpers/workload.ts';
+
+const flags = ['--poll-interval', '50ms', '--max-poll-interval', '200ms', '--max-rps', '0'];
+
+function tokensOf(lines: OutputLine[]) {
+  const sum = { input: 0, output: 0, cached: 0, reasoning: 0 };
+  for (const l of lines) {
+    if (!l.response?.body) continue;
+    const u = usageOf(l.response.body);
+    sum.input += u.input;
+    sum.output += u.output;
+    sum.cached += u.cached;
+    sum.reasoning += u.reasoning;
+  }
+  return sum;
+}
+
+test('run --json prints only the summary on stdout; its counts, tokens, requests and polls match the checkpoint', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t);
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  writeWorkload(input, 50);
+  const extra = [
+    { custom_id: 'chat', method: 'POST', url: '/v1/chat/completions', body: { model: 'openai/gpt-oss-20b', messages: [{ role: 'user', content: 'hi' }] } },
+    { custom_id: 'msg', method: 'POST', url: '/v1/messages', body: { model: 'openai/gpt-oss-20b', max_tokens: 40, messages: [{ role: 'user', content: 'hi' }] } },
+    { custom_id: 'think', model: 'openai/gpt-oss-20b', input: 'think first', reasoning: { effort: 'low' } },
+    { custom_id: 'bad', model: 'no/such-model', input: 'x' },
+  ];
+  appendFileSync(input, extra.map((l) => `${JSON.stringify(l)}\n`).join(''));
+
+  const r = await runCli(['run', input, '-o', output, '--base-url', sim.url, '--json', ...flags]);
+
+  assert.equal(r.code, 1, r.stderr);
+  const stdout = r.stdout.trimEnd().split('\n');
+  assert.equal(stdout.length, 1, `one line of JSON on stdout, human text on stderr: ${r.stdout}`);
+  const s = JSON.parse(stdout[0]!) as RunSummary;
+  assert.match(r.stderr, /finished in/);
+
+  const cp = Checkpoint.open(s.db, { readonly: true });
+  t.after(() => cp.close());
+  assert.deepEqual(s.counts, cp.counts());
+  assert.equal(s.counts.completed, 53);
+  assert.equal(s.counts.failed, 1);
+  assert.equal(s.total, 54);
+
+  const fromOutput = tokensOf(readOutput(output));
+  assert.deepEqual(s.tokens, fromOutput);
+  assert.ok(s.tokens.input > 0 && s.tokens.output > 0 && s.tokens.reasoning > 0, JSON.stringify(s.tokens));
+
+  const counters = cp.counters();
+  assert.deepEqual(s.requestsAllRuns, { posts: counters['posts'], gets: counters['gets'], retries: counters['retries'] ?? 0 });
+  assert.deepEqual(s.requests, s.requestsAllRuns, 'a single run: this run is all runs');
+  assert.equal(s.requests.posts, sim.stats().posts);
+  assert.equal(s.requests.gets, sim.stats().gets);
+  const polls = cp.db.prepare('SELECT SUM(poll_count) AS total, MAX(poll_count) AS max FROM jobs').get() as { total: number; max: number };
+  assert.equal(s.polls.total, polls.total);
+  assert.equal(s.polls.maxPerJob, polls.max);
+  assert.equal(s.polls.total, s.requests.gets, 'every GET was a poll, the one that saw the job end included');
+  assert.ok(s.polls.meanPerJob >= 1);
+
+  const status = await runCli(['status', '--db', s.db, '--json']);
+  assert.equal(status.code, 0, status.stderr);
+  const st = JSON.parse(status.stdout) as BatchStatus;
+  assert.deepEqual({ counts: st.counts, tokens: st.tokens, requests: st.requests, polls: st.polls }, { counts: s.counts, tokens: s.tokens, requests: s.requestsAllRuns, polls: s.polls });
+  assert.equal(st.unfinished, 0);
+  assert.equal(st.runner, null);
+  assert.deepEqual(
+    st.errors.map((e) => [e.line, e.customId, e.state, e.code]),
+    [[54, 'bad', 'failed', 'model_not_found']],
+  );
+});
+
+test('status and export while a run is going in another process; the run is not held up and finishes correctly', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t, { latencyMs: { asap: 2000, standard: 2000, flex: 2000 } });
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  const db = join(dir, 'batch.sqlite');
+  const expected = writeWorkload(input, 40);
+  const started = Date.now();
+  const run = spawnCli(['run', input, '-o', output, '--db', db, '--base-url', sim.url, '--concurrency', '40', ...flags]);
+  await waitForOutput(run, 'running');
+
+  let mid: BatchStatus | undefined;
+  for (let i = 0; i < 20 && !(mid && mid.counts.submitted > 0); i++) {
+    const asked = Date.now();
+    const r = await runCli(['status', '--db', db, '--json'], {}, 10_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(Date.now() - asked < 3_000, `status answered in ${Date.now() - asked} ms`);
+    mid = JSON.parse(r.stdout) as BatchStatus;
+  }
+  assert.ok(mid && mid.counts.submitted > 0, 'status saw jobs at the server');
+  assert.equal(mid.total, 40);
+  assert.ok(mid.unfinished > 0);
+  assert.ok(mid.runner?.live, 'status sees the live runner');
+  assert.equal(mid.runner.pid, run.pid);
+  const oldest = mid.oldestRunning[0]!;
+  assert.ok(oldest.responseId && oldest.line >= 1 && oldest.ageMs >= 0, JSON.stringify(oldest));
+
+  const human = await runCli(['status', '--db', db], {}, 10_000);
+  assert.equal(human.code, 0, human.stderr);
+  assert.match(human.stdout, new RegExp(`runner +running: pid ${run.pid} on `));
+  assert.match(human.stdout, /oldest running jobs \(\d+ of \d+\):\n {2}line \d+ +job-\d+ +resp_/);
+
+  const partial = join(dir, 'partial.jsonl');
+  const exp = await runCli(['export', '--db', db, '-o', partial], {}, 10_000);
+  assert.equal(exp.code, 1, exp.stderr);
+  assert.match(exp.stderr, /partial export: \d+ of 40 jobs are not finished yet/);
+  const lines = readOutput(partial);
+  assert.deepEqual(lines.map((l) => l.custom_id), expected.map((e) => e.customId), 'one line per input line, in order');
+  const unfinished = lines.filter((l) => l.error?.code === 'not_finished');
+  assert.ok(unfinished.length > 0, 'unfinished jobs are marked');
+  assert.equal(unfinished.length, Number(/(\d+) of 40/.exec(exp.stderr)![1]));
+
+  const done = await run.result;
+  assert.equal(done.code, 0, done.stderr);
+  assert.deepEqual(mismatches(readOutput(output), expected), []);
+  assert.ok(Date.now() - started < 10_000, 'the run was not held up by its readers');
+  assert.equal(sim.stats().duplicateInferences, 0);
+
+  const after = join(dir, 'after.jsonl');
+  const errors = join(dir, 'errors.jsonl');
+  const final = await runCli(['export', '--db', db, '-o', after, '--errors', errors]);
+  assert.equal(final.code, 0, final.stderr);
+  assert.match(final.stderr, /exported 40 lines/);
+  assert.deepEqual(readFileSync(after), readFileSync(output), 'export after the run is the run output, byte for byte');
+  assert.equal(readFileSync(errors, 'utf8'), '');
+});
+
+test('status and export name a missing checkpoint and exit 2', async (t) => {
+  const dir = testDir(t);
+  const missing = join(dir, 'nope.sqlite');
+  for (const args of [['status', '--db', missing], ['export', '--db', missing, '-o', join(dir, 'x.jsonl')]]) {
+    const r = await runCli(args);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /nope\.sqlite: no such checkpoint; check --db/);
+  }
+});
