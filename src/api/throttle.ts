@@ -23,7 +23,12 @@ export class Throttle {
     private readonly recoverAfter = 20,
   ) {
     this.allowed = maxConcurrency;
-    this.tokens = Math.min(maxPerSecond, maxConcurrency);
+    this.tokens = Math.min(this.burst, maxConcurrency);
+  }
+
+  /** Bucket size. At least one token, or a cap below 1/s would never let a request through. */
+  private get burst(): number {
+    return Math.max(1, this.maxPerSecond);
   }
 
   /** Resolves when a request may start. */
@@ -35,7 +40,7 @@ export class Throttle {
         continue;
       }
       if (this.maxPerSecond <= 0) return;
-      this.tokens = Math.min(this.maxPerSecond, this.tokens + ((now - this.lastRefill) / 1000) * this.maxPerSecond);
+      this.tokens = Math.min(this.burst, this.tokens + ((now - this.lastRefill) / 1000) * this.maxPerSecond);
       this.lastRefill = now;
       if (this.tokens >= 1) {
         this.tokens -= 1;

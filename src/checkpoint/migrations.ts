@@ -101,7 +101,11 @@ export function migrate(db: Database.Database, file: string): void {
   refuseNewer(current, file);
   if (current === SCHEMA_VERSION) return;
   db.transaction(() => {
-    for (let v = current; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+    // Read again under the write lock: another process opening the same file may have migrated
+    // it since the read above, and re-running its migrations would fail.
+    const locked = db.pragma('user_version', { simple: true }) as number;
+    refuseNewer(locked, file);
+    for (let v = locked; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

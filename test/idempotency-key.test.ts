@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { KEY_PREFIX, bodySha256, idempotencyKey, keyFingerprint, newSalt, type KeyParts } from '../src/api/idempotency-key.ts';
+
+const body = { model: 'sail-small', input: 'Hello', max_output_tokens: 64, metadata: { a: 1, b: [1, 2] } };
+const base: KeyParts = { namespace: 'ns-1', customId: 'req-7', attempt: 0, bodySha256: bodySha256(body) };
+
+test('the key is deterministic: the same input gives the same key', () => {
+  assert.equal(idempotencyKey(base), idempotencyKey({ ...base }));
+  assert.equal(idempotencyKey(base), idempotencyKey({ ...base, bodySha256: bodySha256(structuredClone(body)) }));
+  assert.ok(idempotencyKey(base).startsWith(KEY_PREFIX));
+});
+
+test('the key fits the 255-character limit, even for huge custom ids and namespaces', () => {
+  const huge = idempotencyKey({ namespace: 'n'.repeat(10_000), customId: 'c'.repeat(10_000), attempt: 1_000_000, bodySha256: base.bodySha256 });
+  assert.ok(huge.length <= 255, `${huge.length}`);
+  assert.ok(idempotencyKey(base).length <= 255);
+  assert.match(huge, /^[\x21-\x7e]+$/, 'header-safe characters only');
+});
+
+test('the key changes with namespace, custom_id, attempt and body', () => {
+  const k = idempotencyKey(base);
+  const variants = [
+    { ...base, namespace: 'ns-2' },
+    { ...base, customId: 'req-8' },
+    { ...base, attempt: 1 },
+    { ...base, bodySha256: bodySha256({ ...body, input: 'Hello!' }) },
+  ];
+  const keys = new Set([k, ...variants.map(idempotencyKey)]);
+  assert.equal(keys.size, variants.length + 1);
+});
+
+test('fields cannot bleed into each other', () => {
+  // Without a separator, ("ab", "c") and ("a", "bc") would hash the same.
+  const a = idempotencyKey({ ...base, namespace: 'ab', customId: 'c' });
+  const b = idempotencyKey({ ...base, namespace: 'a', customId: 'bc' });
+  assert.notEqual(a, b);
+});
+
+test('bodySha256 ignores key order at every depth but not values or array order', () => {
+  const reordered = { metadata: { b: [1, 2], a: 1 }, max_output_tokens: 64, input: 'Hello', model: 'sail-small' };
+  assert.equal(bodySha256(reordered), bodySha256(body));
+  assert.notEqual(bodySha256({ ...body, metadata: { a: 1, b: [2, 1] } }), bodySha256(body));
+  assert.notEqual(bodySha256({ ...body, max_output_tokens: '64' }), bodySha256(body));
+  assert.match(bodySha256(body), /^[0-9a-f]{64}$/);
+});
+
+test('keyFingerprint is salted and does not reveal the key', () => {
+  const apiKey = 'sk-test-0123456789abcdef';
+  const salt = newSalt();
+  assert.equal(keyFingerprint(apiKey, salt), keyFingerprint(apiKey, salt));
+  assert.notEqual(keyFingerprint(apiKey, salt), keyFingerprint(apiKey, newSalt()));
+  assert.notEqual(keyFingerprint(apiKey, salt), keyFingerprint(`${apiKey}x`, salt));
+  assert.ok(!keyFingerprint(apiKey, salt).includes('0123456789abcdef'));
+  assert.notEqual(newSalt(), newSalt());
+});
