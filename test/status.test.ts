@@ -139,7 +139,7 @@ test('status and export while a run is going in another process; the run is not 
   assert.equal(readFileSync(errors, 'utf8'), '');
 });
 
-test('status and export name a missing checkpoint and exit 2', async (t) => {
+test('status and export refuse a missing checkpoint, a bad --limit and writing over the checkpoint, with exit 2', async (t) => {
   const dir = testDir(t);
   const missing = join(dir, 'nope.sqlite');
   for (const args of [['status', '--db', missing], ['export', '--db', missing, '-o', join(dir, 'x.jsonl')]]) {
@@ -147,4 +147,10 @@ test('status and export name a missing checkpoint and exit 2', async (t) => {
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /nope\.sqlite: no such checkpoint; check --db/);
   }
+  const limit = await runCli(['status', '--db', missing, '--limit', '-1']);
+  assert.equal(limit.code, 2, limit.stderr);
+  assert.match(limit.stderr, /--limit must be a whole number >= 0 \(got -1\)/);
+  const over = await runCli(['export', '--db', missing, '-o', `${missing}-wal`]);
+  assert.equal(over.code, 2, over.stderr);
+  assert.match(over.stderr, /nope\.sqlite-wal: is the checkpoint itself/);
 });

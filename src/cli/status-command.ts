@@ -1,5 +1,5 @@
 import { batchStatus, type BatchStatus } from '../checkpoint/batch-status.ts';
-import { EXIT } from '../errors.ts';
+import { EXIT, UsageError } from '../errors.ts';
 import { formatCount, formatDuration } from '../progress/human-format.ts';
 import type { CliIo } from './io.ts';
 import type { StatusArgs } from './status.ts';
@@ -57,6 +57,7 @@ export function describeStatus(s: BatchStatus): string {
 }
 
 export function executeStatus(args: StatusArgs, io: CliIo): number {
+  if (!Number.isInteger(args.limit) || args.limit < 0) throw new UsageError(`--limit must be a whole number >= 0 (got ${args.limit})`);
   const s = batchStatus(args.db, { running: args.limit, errors: args.limit });
   io.stdout.write(args.json ? `${JSON.stringify(s)}\n` : describeStatus(s));
   return EXIT.ok;

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { Checkpoint } from '../checkpoint/checkpoint.ts';
 import { UsageError } from '../errors.ts';
 import { writeResults } from './writer.ts';
@@ -31,6 +32,15 @@ function asUsageError(e: unknown, path: string): unknown {
  * output line with error code `not_finished`, so line N still answers input line N.
  */
 export async function exportResults(db: string, output: string, options: ExportOptions = {}): Promise<ExportResult> {
+  const checkpointFiles = ['', '-wal', '-shm'].map((suffix) => resolve(db + suffix));
+  for (const target of [output, options.errors]) {
+    if (target !== undefined && checkpointFiles.includes(resolve(target))) {
+      throw new UsageError(`${target}: is the checkpoint itself (or its journal); give another path to write the results to`);
+    }
+  }
+  if (options.errors !== undefined && resolve(options.errors) === resolve(output)) {
+    throw new UsageError(`${options.errors}: the errors file cannot be the output file too; give it another path`);
+  }
   const cp = Checkpoint.open(db, { readonly: true });
   try {
     // One read transaction across both files, so that the errors file agrees with the output
@@ -39,15 +49,15 @@ export async function exportResults(db: string, output: string, options: ExportO
     const all = await writeResults(cp, output).catch((e: unknown) => {
       throw asUsageError(e, output);
     });
+    let errorLines: number | undefined;
     const errors = options.errors;
-    const errorLines =
-      errors === undefined
-        ? undefined
-        : (
-            await writeResults(cp, errors, 'errors').catch((e: unknown) => {
-              throw asUsageError(e, errors);
-            })
-          ).lines;
+    if (errors !== undefined) {
+      errorLines = (
+        await writeResults(cp, errors, 'errors').catch((e: unknown) => {
+          throw asUsageError(e, errors);
+        })
+      ).lines;
+    }
     return { lines: all.lines, unfinished: all.unfinished, errorLines };
   } finally {
     if (cp.db.inTransaction) cp.db.exec('COMMIT');

@@ -77,6 +77,8 @@ export function attachReporter(events: RunnerEvents, o: ReporterOptions): () => 
   let lastLineAt = 0;
   let lastLineOf: Progress | undefined;
   let failures = 0;
+  // Bars belong to the running phase: while stopping, the few progress events left would draw a second set.
+  let running = false;
 
   const log = (msg: string) => {
     if (bars) bars.log(`sailbatch: ${msg}\n`);
@@ -87,6 +89,8 @@ export function attachReporter(events: RunnerEvents, o: ReporterOptions): () => 
   // A second Ctrl-C exits the process at once; the cursor the bars hid must come back.
   const stopBars = () => {
     process.off('exit', stopBars);
+    // stop() draws the bars a last time but drops lines still waiting in bars.log(); update() writes them.
+    bars?.update();
     bars?.stop();
     bars = undefined;
     rows = undefined;
@@ -138,14 +142,15 @@ export function attachReporter(events: RunnerEvents, o: ReporterOptions): () => 
     sentMeter.add(p.total - p.counts.pending);
     finishedMeter.add(finishedOf(p));
     if (o.tty) {
-      if (p.total > 0) drawBars(p);
+      if (running && p.total > 0) drawBars(p);
     } else if (Date.now() - lastLineAt >= o.intervalMs) {
       writeLine(p);
     }
   };
 
   const onPhase = (e: RunnerEventMap['run:phase'][0]) => {
-    if (e.phase !== 'running') {
+    running = e.phase === 'running';
+    if (!running) {
       stopBars();
       // The interval may not have come round since the last change: the log gets the final counts.
       if (!o.tty && last && last !== lastLineOf) writeLine(last);
