@@ -22,6 +22,7 @@ export interface RunArgs {
   'max-retries': number;
   namespace: string;
   'skip-invalid': boolean;
+  'max-line-bytes'?: number;
   'retry-failed': boolean;
   errors?: string;
   simulate: boolean;
@@ -51,6 +52,7 @@ export function runFlags<T>(y: Argv<T>) {
     .option('max-retries', { type: 'number', default: 8, describe: 'retries of one request on transient errors' })
     .option('namespace', { type: 'string', default: 'default', describe: 'part of every idempotency key; change it to pay for fresh answers to the same file' })
     .option('skip-invalid', { type: 'boolean', default: false, describe: 'run the valid lines; invalid ones get an error line in the output' })
+    .option('max-line-bytes', { type: 'number', describe: 'longest input line accepted, in bytes [default: 8 MiB]' })
     .option('retry-failed', { type: 'boolean', default: false, describe: 'first send again the jobs that ended unsuccessfully (new idempotency keys)' })
     .option('errors', { type: 'string', describe: 'also write the lines that did not complete to this file' })
     .option('simulate', { type: 'boolean', default: false, describe: "run against sailbatch's built-in Sail simulator (no key, nothing billed)" })
@@ -92,6 +94,7 @@ export function argvToRunOptions(a: RunArgs) {
     maxRetries: a['max-retries'],
     namespace: a.namespace,
     skipInvalid: a['skip-invalid'],
+    maxLineBytes: a['max-line-bytes'],
     retryFailed: a['retry-failed'],
     errorsOutput: a.errors,
     webhookUrl: a['webhook-url'],

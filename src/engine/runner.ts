@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { constants, createReadStream } from 'node:fs';
-import { access, rm, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { open, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SailClient } from '../api/client.ts';
 import { idempotencyKey, keyFingerprint, newSalt } from '../api/idempotency-key.ts';
@@ -57,18 +57,23 @@ export function parseRunOptions(input: RunOptionsInput): RunOptions {
 
 async function assertWritableFolder(file: string, what: string): Promise<void> {
   const dir = dirname(resolve(file));
-  try {
-    const s = await stat(dir);
-    if (!s.isDirectory()) throw new UsageError(`${what} ${file}: ${dir} is not a folder`);
-    await access(dir, constants.W_OK);
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
+  const s = await stat(dir).catch((e: unknown) => {
     const code = (e as { code?: string }).code;
     throw new UsageError(
-      code === 'ENOENT' ? `${what} ${file}: folder ${dir} does not exist; create it first` : `${what} ${file}: folder ${dir} is not writable`,
+      code === 'ENOENT' ? `${what} ${file}: folder ${dir} does not exist; create it first` : `${what} ${file}: folder ${dir} cannot be read (${code})`,
       { cause: e },
     );
+  });
+  if (!s.isDirectory()) throw new UsageError(`${what} ${file}: ${dir} is not a folder`);
+  // access(W_OK) says yes to root whatever the mode, and to anyone on folders such as /sys that
+  // refuse new files; only creating one tells, before anything is sent rather than after.
+  const probe = join(dir, `.sailbatch-probe-${randomUUID()}`);
+  try {
+    await (await open(probe, 'wx')).close();
+  } catch (e) {
+    throw new UsageError(`${what} ${file}: folder ${dir} is not writable (${(e as { code?: string }).code}); choose another path`, { cause: e });
   }
+  await rm(probe, { force: true });
   const target = await stat(file).catch(() => undefined);
   if (target?.isDirectory()) throw new UsageError(`${what} ${file}: is a folder; give a file path`);
 }

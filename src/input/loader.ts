@@ -115,8 +115,9 @@ export async function loadInput(cp: Checkpoint, o: LoadOptions): Promise<LoadRes
         }
         const result = normalizeLine(parsed, lineNo, o.defaults);
         if (!result.ok) {
-          for (const p of result.problems.slice(1)) report({ file: o.file, line: lineNo, ...p });
-          fail(result.problems[0]!.field, result.problems[0]!.message);
+          const [first, ...more] = result.problems;
+          fail(first!.field, first!.message);
+          for (const p of more) report({ file: o.file, line: lineNo, ...p });
           continue;
         }
         const { customId, url, body, completionWindow } = result.value;

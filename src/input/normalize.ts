@@ -25,12 +25,15 @@ export function defaultCustomId(lineNo: number): string {
   return `line-${lineNo}`;
 }
 
+const SHOWN = 40;
+
+/** The offending value, short enough for one message line. */
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  return JSON.stringify(value).slice(0, 60);
+  if (typeof value === 'string' && value.length > SHOWN) return `${JSON.stringify(value.slice(0, SHOWN)).slice(0, -1)}…", ${value.length} characters`;
+  const json = JSON.stringify(value);
+  if (json.length <= SHOWN) return json;
+  return Array.isArray(value) ? `an array of ${value.length} items` : typeof value === 'object' ? 'an object' : `${json.slice(0, SHOWN)}…`;
 }
 
 function joinPath(prefix: string, path: readonly PropertyKey[]): string {
@@ -42,45 +45,65 @@ function joinPath(prefix: string, path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** One wording for every zod issue: "must be <= 2 (got 3)". */
-export function zodProblems(error: z.ZodError, prefix: string): Problem[] {
-  return error.issues.map((issue) => {
-    const field = joinPath(prefix, issue.path);
-    const got = 'input' in issue ? ` (got ${describe(issue.input)})` : '';
-    switch (issue.code) {
-      case 'too_big':
-        return {
-          field,
-          message:
-            issue.origin === 'string' || issue.origin === 'array'
-              ? `must have at most ${issue.maximum} ${issue.origin === 'string' ? 'characters' : 'items'}`
-              : `must be ${issue.inclusive === false ? '<' : '<='} ${issue.maximum}${got}`,
-        };
-      case 'too_small':
-        return {
-          field,
-          message:
-            issue.origin === 'string' || issue.origin === 'array'
-              ? `must have at least ${issue.minimum} ${issue.origin === 'string' ? 'character' : 'item'}${Number(issue.minimum) === 1 ? '' : 's'}`
-              : `must be ${issue.inclusive === false ? '>' : '>='} ${issue.minimum}${got}`,
-        };
-      case 'invalid_type':
-        if (issue.input === undefined && !issue.message.startsWith('Invalid input')) {
-          return { field, message: issue.message };
-        }
-        return issue.input === undefined
-          ? { field, message: 'required' }
-          : { field, message: issue.message.startsWith('Invalid input') ? `must be ${issue.expected}${got}` : `${issue.message}${got}` };
-      case 'invalid_value':
-        return {
-          field,
-          message: issue.message.startsWith('Invalid')
-            ? `must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}${got}`
-            : `${issue.message}${got}`,
-        };
-      default:
-        return { field, message: `${issue.message}${got}` };
+function article(expected: string): string {
+  const noun = expected === 'int' ? 'integer' : expected;
+  return `${/^[aeiou]/.test(noun) ? 'an' : 'a'} ${noun}`;
+}
+
+/**
+ * The house wording for zod's own issues ("must be <= 2"). zod consults a schema's own `error`
+ * before this map, so schemas word only what needs a Sail-specific expectation or fix.
+ */
+const houseWording: z.core.$ZodErrorMap = (issue) => {
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.input === undefined ? 'required' : `must be ${article(issue.expected)}`;
+    case 'invalid_value':
+      return issue.values.length === 1
+        ? `must be ${JSON.stringify(issue.values[0])}`
+        : `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'too_big':
+    case 'too_small': {
+      const big = issue.code === 'too_big';
+      const limit = big ? issue.maximum : issue.minimum;
+      if (issue.origin === 'string' || issue.origin === 'array') {
+        const unit = issue.origin === 'string' ? 'character' : 'item';
+        return `must have ${big ? 'at most' : 'at least'} ${limit} ${unit}${Number(limit) === 1 ? '' : 's'}`;
+      }
+      return `must be ${big ? '<' : '>'}${issue.inclusive === false ? '' : '='} ${limit}`;
     }
+    default:
+      return undefined;
+  }
+};
+
+/** Parses with the house wording and the offending value kept on each issue. */
+export function safeParseWorded<T>(schema: z.ZodType<T>, value: unknown): z.ZodSafeParseResult<T> {
+  return schema.safeParse(value, { error: houseWording, reportInput: true });
+}
+
+/**
+ * zod words a failed union only as a whole. Where the value has the type of just one branch,
+ * that branch's own issues say more ("input[0].role: must be one of ...") than the union can.
+ */
+function unwrapUnions(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== 'invalid_union') return [issue];
+  const sameType = issue.errors.filter((branch) => !branch.some((i) => i.code === 'invalid_type' && i.path.length === 0));
+  if (sameType.length !== 1) return [issue];
+  return sameType[0]!.flatMap((i) => unwrapUnions({ ...i, path: [...issue.path, ...i.path] }));
+}
+
+/**
+ * One problem per zod issue, with the value the line had: "must be <= 2 (got 3)". The value goes
+ * before a "; fix" tail so the fix reads last: "not supported by Sail (got true); remove it".
+ */
+export function zodProblems(error: z.ZodError, prefix: string): Problem[] {
+  return error.issues.flatMap(unwrapUnions).map((issue) => {
+    const field = joinPath(prefix, issue.path);
+    if (issue.input === undefined) return { field, message: issue.message };
+    const cut = issue.message.indexOf('; ');
+    const at = cut === -1 ? issue.message.length : cut;
+    return { field, message: `${issue.message.slice(0, at)} (got ${describe(issue.input)})${issue.message.slice(at)}` };
   });
 }
 
@@ -116,14 +139,14 @@ export function normalizeLine(parsed: unknown, lineNo: number, defaults: LineDef
   let rawBody: Record<string, unknown>;
   let prefix: string;
   if (isBatch) {
-    const line = batchLine.safeParse(parsed, { reportInput: true });
+    const line = safeParseWorded(batchLine, parsed);
     if (!line.success) return { ok: false, problems: zodProblems(line.error, '') };
     customId = line.data.custom_id;
     url = line.data.url;
     rawBody = line.data.body;
     prefix = 'body';
   } else {
-    const line = bareLine.safeParse(parsed, { reportInput: true });
+    const line = safeParseWorded(bareLine, parsed);
     if (!line.success) return { ok: false, problems: zodProblems(line.error, '') };
     customId = line.data.custom_id ?? defaultCustomId(lineNo);
     url = '/v1/responses';
@@ -132,7 +155,7 @@ export function normalizeLine(parsed: unknown, lineNo: number, defaults: LineDef
     prefix = '';
   }
   const body = applyDefaults(url, rawBody, defaults);
-  const checked = BODY_SCHEMAS[url].safeParse(body, { reportInput: true });
+  const checked = safeParseWorded(BODY_SCHEMAS[url], body);
   if (!checked.success) return { ok: false, problems: zodProblems(checked.error, prefix) };
   const completionWindow = (body['metadata'] as Record<string, string>)['completion_window'] as CompletionWindow;
   return { ok: true, value: { customId, url, body, completionWindow } };

@@ -48,7 +48,7 @@ export class RawInspector extends Transform {
           this.overflow = true;
           dropped = true;
           this.held = [];
-          this.problems.set(this.line, `line is longer than the limit of ${this.maxLineBytes} bytes`);
+          this.problems.set(this.line, `line is longer than the limit of ${this.maxLineBytes} bytes; shorten it or raise --max-line-bytes`);
           out.push(DROPPED_LINE);
         } else {
           this.held.push(chunk.subarray(start, end));
@@ -73,7 +73,7 @@ export class RawInspector extends Transform {
   private endLine(): void {
     if (!this.overflow) {
       const content = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held);
-      if (!isUtf8(content)) this.problems.set(this.line, 'line is not valid UTF-8');
+      if (!isUtf8(content)) this.problems.set(this.line, 'line is not valid UTF-8; save the file as UTF-8');
     }
     this.line++;
     this.lineLen = 0;

@@ -8,45 +8,45 @@ import { COMPLETION_WINDOWS } from '../api/completion-window.ts';
  * failing at the server after the batch has started.
  */
 
-const unsupported = (what: string) =>
-  z
-    .unknown()
-    .refine(() => false, { message: `${what} not supported by Sail; remove it` })
-    .optional();
+/** For a field that may not be missing: the fix, when it is. Other complaints keep the house wording. */
+const required =
+  (fix: string) =>
+  (issue: { input?: unknown }): string | undefined =>
+    issue.input === undefined ? `required; ${fix}` : undefined;
+
+/** For a union, whose failure zod words only as "Invalid input": what it accepts. */
+const either = (what: string) => (issue: { input?: unknown }) =>
+  issue.input === undefined ? `required: ${what}` : `must be ${what}`;
+
+const unsupported = z.never({ error: 'not supported by Sail; remove it' }).optional();
 
 const metadata = z
-  .record(z.string(), z.string({ error: 'metadata values must be strings' }))
-  .superRefine((m, ctx) => {
-    const window = m['completion_window'];
-    if (window !== undefined && !(COMPLETION_WINDOWS as readonly string[]).includes(window)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['completion_window'],
-        message: `must be one of ${COMPLETION_WINDOWS.join(', ')} (got "${window}")`,
-      });
-    }
-  });
+  .object({ completion_window: z.enum(COMPLETION_WINDOWS).optional() })
+  .catchall(z.string());
 
 const TEXT_PART_TYPES = ['input_text', 'output_text', 'text'];
 
+// One check for the whole part, not an enum on `type`: a non-text part would also miss `text`,
+// and that second complaint would only bury the real one.
 const textPart = z.looseObject({ type: z.string(), text: z.string().optional() }).superRefine((part, ctx) => {
   if (!TEXT_PART_TYPES.includes(part.type)) {
     ctx.addIssue({
       code: 'custom',
       path: ['type'],
-      message: `non-text content parts are not supported by Sail (got "${part.type}"); only text input is accepted`,
+      input: part.type,
+      message: `must be one of ${TEXT_PART_TYPES.map((t) => `"${t}"`).join(', ')}; Sail accepts text input only (no image, audio or file parts)`,
     });
   } else if (typeof part.text !== 'string') {
-    ctx.addIssue({ code: 'custom', path: ['text'], message: 'must be a string' });
+    ctx.addIssue({ code: 'custom', path: ['text'], input: part.text, message: part.text === undefined ? 'required' : 'must be a string' });
   }
 });
 
 const content = z.union([z.string(), z.array(textPart).min(1)], {
-  error: 'must be a string or an array of text parts',
+  error: either('a string or a non-empty array of text parts'),
 });
 
 const responsesInputItem = z.looseObject({
-  type: z.literal('message', { error: 'only message items are supported (no item references)' }).optional(),
+  type: z.literal('message', { error: 'must be "message"; item references are not supported by Sail' }).optional(),
   role: z.enum(['user', 'assistant', 'system', 'developer']),
   content,
 });
@@ -61,9 +61,9 @@ const jsonSchemaFormat = z.looseObject({
 });
 
 export const responsesBody = z.looseObject({
-  model: z.string({ error: 'required: set it in the line or pass --model' }).min(1),
+  model: z.string({ error: required('set it in the line or pass --model') }).min(1),
   input: z.union([z.string().min(1), z.array(responsesInputItem).min(1)], {
-    error: 'required: a non-empty string or a non-empty array of text messages',
+    error: either('a non-empty string or a non-empty array of text messages'),
   }),
   max_output_tokens: maxTokens,
   temperature,
@@ -71,7 +71,7 @@ export const responsesBody = z.looseObject({
   text: z
     .looseObject({
       format: z.union([z.looseObject({ type: z.literal('text') }), jsonSchemaFormat], {
-        error: 'format must be {"type":"text"} or {"type":"json_schema","name":...,"schema":{...}}',
+        error: either('{"type":"text"} or {"type":"json_schema","name":...,"schema":{...}}'),
       }).optional(),
     })
     .optional(),
@@ -85,14 +85,14 @@ export const responsesBody = z.looseObject({
     .optional(),
   background: z.boolean().optional(),
   prompt_cache_key: z.string().optional(),
-  store: z.literal(true, { error: 'only true is supported by Sail' }).optional(),
-  truncation: z.literal('disabled', { error: 'only "disabled" is supported by Sail' }).optional(),
-  stream: z.literal(false, { error: 'streaming is not supported; sailbatch polls background responses' }).optional(),
+  store: z.literal(true, { error: 'only true is supported by Sail; remove it' }).optional(),
+  truncation: z.literal('disabled', { error: 'only "disabled" is supported by Sail; remove it' }).optional(),
+  stream: z.literal(false, { error: 'streaming is not supported by Sail; remove it' }).optional(),
   user: z.string().max(256).optional(),
   metadata: metadata.optional(),
-  tools: unsupported('tools are'),
-  parallel_tool_calls: unsupported('parallel_tool_calls is'),
-  tool_choice: unsupported('tool_choice is'),
+  tools: unsupported,
+  parallel_tool_calls: unsupported,
+  tool_choice: unsupported,
 });
 
 const chatMessage = z.looseObject({
@@ -101,7 +101,7 @@ const chatMessage = z.looseObject({
 });
 
 export const chatBody = z.looseObject({
-  model: z.string({ error: 'required: set it in the line or pass --model' }).min(1),
+  model: z.string({ error: required('set it in the line or pass --model') }).min(1),
   messages: z.array(chatMessage).min(1),
   temperature,
   top_p: topP,
@@ -111,22 +111,22 @@ export const chatBody = z.looseObject({
     .union([z.looseObject({ type: z.enum(['text', 'json_object']) }), z.looseObject({ type: z.literal('json_schema') })])
     .optional(),
   reasoning_effort: z.enum(['low', 'medium', 'high']).nullable().optional(),
-  n: z.literal(1, { error: 'only n=1 is supported by Sail' }).optional(),
-  modalities: z.tuple([z.literal('text')], { error: 'only ["text"] is supported by Sail' }).optional(),
-  stream: z.literal(false, { error: 'streaming is not supported by Sail' }).optional(),
-  store: z.literal(true, { error: 'only true is supported by Sail' }).optional(),
+  n: z.literal(1, { error: 'only 1 is supported by Sail; remove it' }).optional(),
+  modalities: z.tuple([z.literal('text')], { error: 'only ["text"] is supported by Sail; remove it' }).optional(),
+  stream: z.literal(false, { error: 'streaming is not supported by Sail; remove it' }).optional(),
+  store: z.literal(true, { error: 'only true is supported by Sail; remove it' }).optional(),
   user: z.string().max(256).optional(),
   metadata: metadata.optional(),
-  tools: unsupported('tools are'),
-  functions: unsupported('functions are'),
-  function_call: unsupported('function_call is'),
-  tool_choice: unsupported('tool_choice is'),
-  parallel_tool_calls: unsupported('parallel_tool_calls is'),
+  tools: unsupported,
+  functions: unsupported,
+  function_call: unsupported,
+  tool_choice: unsupported,
+  parallel_tool_calls: unsupported,
 });
 
 export const messagesBody = z.looseObject({
-  model: z.string({ error: 'required: set it in the line or pass --model' }).min(1),
-  max_tokens: z.number({ error: 'required: set it in the line or pass --max-output-tokens' }).int().min(1),
+  model: z.string({ error: required('set it in the line or pass --model') }).min(1),
+  max_tokens: z.number({ error: required('set it in the line or pass --max-output-tokens') }).int().min(1),
   messages: z.array(z.looseObject({ role: z.enum(['user', 'assistant']), content })).min(1),
   temperature: z.number().min(0).max(1).optional(),
   top_p: z.number().min(0).max(1).optional(),
@@ -134,13 +134,13 @@ export const messagesBody = z.looseObject({
     .looseObject({ format: z.looseObject({ type: z.literal('json_schema'), schema: z.record(z.string(), z.unknown()) }) })
     .optional(),
   metadata: metadata.optional(),
-  stream: z.literal(false, { error: 'streaming is not supported by Sail' }).optional(),
-  system: unsupported('system is'),
-  tools: unsupported('tools are'),
-  tool_choice: unsupported('tool_choice is'),
-  top_k: unsupported('top_k is'),
-  thinking: unsupported('thinking is'),
-  service_tier: unsupported('service_tier is'),
+  stream: z.literal(false, { error: 'streaming is not supported by Sail; remove it' }).optional(),
+  system: unsupported,
+  tools: unsupported,
+  tool_choice: unsupported,
+  top_k: unsupported,
+  thinking: unsupported,
+  service_tier: unsupported,
 });
 
 export const ENDPOINTS = ['/v1/responses', '/v1/chat/completions', '/v1/messages'] as const;
@@ -160,10 +160,10 @@ export const MAX_TOKENS_FIELD: Readonly<Record<Endpoint, string>> = {
 };
 
 export const batchLine = z.looseObject({
-  custom_id: z.string({ error: 'required: a non-empty string' }).min(1).max(512),
-  method: z.literal('POST', { error: 'must be "POST"' }),
-  url: z.enum(ENDPOINTS, { error: `must be one of ${ENDPOINTS.join(', ')}` }),
-  body: z.record(z.string(), z.unknown(), { error: 'required: an object with the request body' }),
+  custom_id: z.string({ error: required('give each line its own custom_id') }).min(1).max(512),
+  method: z.literal('POST'),
+  url: z.enum(ENDPOINTS),
+  body: z.record(z.string(), z.unknown(), { error: required('give the request as an object') }),
 });
 
 export const bareLine = z.looseObject({

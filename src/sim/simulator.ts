@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { isCompletionWindow, type CompletionWindow } from '../api/completion-window.ts';
 import { bodySha256 } from '../api/idempotency-key.ts';
 import { BODY_SCHEMAS, type Endpoint } from '../input/schemas.ts';
-import { zodProblems } from '../input/normalize.ts';
+import { safeParseWorded, zodProblems } from '../input/normalize.ts';
 import { countTokens, requestText, seededRandom, simulatedText } from './deterministic.ts';
 import { NO_FAULTS, hashUnit, outcomeFor, type Outcome, type SimFaults } from './faults.ts';
 
@@ -361,7 +361,7 @@ export class Simulator {
   }
 
   private validate(endpoint: Endpoint, b: Record<string, unknown>): Reply | null {
-    const parsed = BODY_SCHEMAS[endpoint].safeParse(b, { reportInput: true });
+    const parsed = safeParseWorded(BODY_SCHEMAS[endpoint], b);
     if (!parsed.success) {
       const first = zodProblems(parsed.error, '')[0]!;
       return err(400, `${first.field}: ${first.message}`, 'invalid_request_error', 'invalid_value', first.field || null);

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { scanJson } from '../src/input/json-scan.ts';
+
+test('well-formed JSON with safe integers, floats and long digit strings has no problem', () => {
+  assert.equal(scanJson('{"a":[1,-2,{"b":9007199254740991}],"f":1.5e300,"s":"12345678901234567890","n":null}'), null);
+});
+
+test('the same key in sibling objects is not a duplicate', () => {
+  assert.equal(scanJson('{"x":{"k":1},"y":{"k":1},"z":[{"k":1},{"k":2}]}'), null);
+});
+
+test('a duplicate key is reported with its dotted path, inside arrays too', () => {
+  assert.deepEqual(scanJson('{"body":{"input":[{"role":"user"},{"role":"user","role":"assistant"}]}}'), {
+    path: 'body.input[1].role',
+    message: 'duplicate key "role" in one object',
+  });
+});
+
+test('keys equal only after unescaping are duplicates', () => {
+  assert.equal(scanJson('{"ab":1,"a\\u0062":2}')?.path, 'ab');
+});
+
+test('escaped quotes and backslashes in strings do not derail the scan', () => {
+  assert.equal(scanJson('{"s":"a\\"}{\\\\","t":"\\\\"}'), null);
+  assert.equal(scanJson('{"s\\\\":1,"s\\\\":2}')?.path, 's\\');
+});
+
+test('integers past 2^53 are reported, positive and negative, at any depth', () => {
+  assert.deepEqual(scanJson('{"seed":9007199254740993}'), {
+    path: 'seed',
+    message: 'integer 9007199254740993 is beyond 2^53 and would lose precision; write it as a string',
+  });
+  assert.equal(scanJson('{"a":{"b":[0,-90071992547409930]}}')?.path, 'a.b[1]');
+  assert.equal(scanJson('[1, 123456789012345678901234567890]')?.path, '[1]');
+});
