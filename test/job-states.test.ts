@@ -90,6 +90,7 @@ describe('stateForApiStatus', () => {
     assert.equal(stateForApiStatus('incomplete'), S.incomplete);
     assert.equal(stateForApiStatus('cancelled'), S.cancelled);
     assert.equal(stateForApiStatus('canceled'), S.cancelled);
+    assert.equal(stateForApiStatus('expired'), S.expired);
   });
 
   test('unknown or missing statuses keep polling (the deadline bounds them)', () => {

@@ -129,9 +129,10 @@ describe('parseRetryAfter', () => {
     assert.equal(parse({ 'retry-after-ms': 'later', 'retry-after': '4' }), 4000);
   });
 
-  test('negative and past hints mean "now", never a negative wait', () => {
+  test('past dates mean "now"; negative numbers are not a hint at all', () => {
     assert.equal(parse({ 'retry-after': new Date(NOW - 30_000).toUTCString() }), 0);
-    assert.equal(parse({ 'retry-after': '-5' }), 0);
+    assert.equal(parse({ 'retry-after': '-5' }), undefined);
+    assert.equal(parse({ 'retry-after': '1 2' }), undefined);
     assert.equal(parse({ 'retry-after': '0' }), 0);
   });
 

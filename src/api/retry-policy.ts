@@ -65,7 +65,8 @@ export function parseRetryAfter(headers: Headers, nowMs: number, maxMs: number):
   const ra = header(headers, 'retry-after')?.trim();
   if (!ra) return undefined;
   if (/^\d+(\.\d+)?$/.test(ra)) return Math.min(Number(ra) * 1000, maxMs);
-  const at = Date.parse(ra);
+  // An HTTP date names its weekday and month; Date.parse alone would also take "-5" or "1 2".
+  const at = /[a-z]{3}/i.test(ra) ? Date.parse(ra) : Number.NaN;
   if (Number.isNaN(at)) return undefined;
   return Math.min(Math.max(0, at - nowMs), maxMs);
 }

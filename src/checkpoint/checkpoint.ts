@@ -217,7 +217,7 @@ export class Checkpoint {
         `UPDATE jobs SET state = '${S.pending}', attempt = attempt + 1, idempotency_key = @key,
            response_id = NULL, api_status = NULL, status_code = NULL, request_id = NULL, result = NULL,
            error_code = NULL, error_message = NULL, submitted_at_ms = NULL, next_poll_at_ms = NULL,
-           finished_at_ms = NULL, updated_at_ms = @now
+           poll_count = 0, finished_at_ms = NULL, updated_at_ms = @now
          WHERE idx = @idx AND attempt = @attempt AND state IN (${inList(sourcesOf(S.pending))})`,
       ),
       putLease: db.prepare(

@@ -87,6 +87,8 @@ export function stateForApiStatus(status: unknown): JobState {
     case 'cancelled':
     case 'canceled':
       return S.cancelled;
+    case 'expired':
+      return S.expired;
     default:
       return S.submitted;
   }

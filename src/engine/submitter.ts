@@ -32,6 +32,15 @@ export async function submitJob(
       return failedUpdate(row, 'invalid_response', `POST /v1/responses answered HTTP ${reply.status} without a response id`, reply.status, reply.body);
     }
     const state = stateForApiStatus(reply.body['status']);
+    // A replayed key can return a response the server already let expire. Only a job out at the
+    // server can become `expired`; one that never left `pending` here ends `failed`, for `retry`.
+    if (state === JOB_STATES.expired) {
+      return {
+        ...finishedUpdate(row, JOB_STATES.failed, reply),
+        errorCode: 'response_expired',
+        errorMessage: `the server answered this job's idempotency key with response ${id}, which has expired; \`sailbatch retry\` sends it with a new key`,
+      };
+    }
     if (state !== JOB_STATES.submitted) return finishedUpdate(row, state, reply);
     return {
       kind: 'submitted',
