@@ -120,3 +120,21 @@ test('an unauthorized key stops the run at once with exit 3; rerunning with the 
   assert.deepEqual(mismatches(readOutput(output), expected), []);
   assert.equal(sim.stats().inferences, 30);
 });
+
+test('a --simulate run killed mid-run resumes like a real one (the simulator keeps a journal beside the checkpoint)', async (t) => {
+  const dir = testDir(t);
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  const expected = writeWorkload(input, 120);
+  const args = ['run', input, '-o', output, '--simulate', '--concurrency', '8', '--log-every', '100ms'];
+  const child = spawnCli(args);
+  await waitForOutput(child, 'running');
+  await sleep(600);
+  child.kill('SIGKILL');
+  assert.equal((await child.result).signal, 'SIGKILL');
+
+  const again = await runCli(args);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /SIMULATED RUN/);
+  assert.deepEqual(mismatches(readOutput(output), expected), []);
+});

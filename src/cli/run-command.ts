@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { RunnerEventMap } from '../engine/events.ts';
 import { runBatch, type RunSummary } from '../engine/runner.ts';
+import { defaultDbPath } from '../options.ts';
 import { EXIT, UsageError, formatIssue } from '../errors.ts';
 import { formatCount } from '../progress/human-format.ts';
 import { attachReporter } from '../progress/reporter.ts';
@@ -35,7 +36,11 @@ export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {
   const options = argvToRunOptions(args);
   let sim: Simulator | undefined;
   if (args.simulate) {
-    sim = await startSimulator({ latencyMs: { asap: 150, standard: 300, flex: 600 } });
+    // The simulator's journal sits beside the checkpoint, so a killed simulated run resumes as a real one would.
+    sim = await startSimulator({
+      latencyMs: { asap: 150, standard: 300, flex: 600 },
+      stateFile: `${options.db ?? defaultDbPath(options.output)}.sim.jsonl`,
+    });
     options.baseUrl = sim.url;
     options.apiKey ||= SIMULATOR_KEY;
     options.pollIntervalMs ??= 100;

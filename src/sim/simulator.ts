@@ -5,6 +5,7 @@ import { bodySha256 } from '../api/idempotency-key.ts';
 import { BODY_SCHEMAS, type Endpoint } from '../input/schemas.ts';
 import { safeParseWorded, zodProblems } from '../input/normalize.ts';
 import { countTokens, requestText, seededRandom, simulatedText } from './deterministic.ts';
+import { appendJournal, readJournal, type JournalEntry } from './sim-journal.ts';
 import { NO_FAULTS, hashUnit, outcomeFor, type Outcome, type SimFaults } from './faults.ts';
 
 /** Simulated latency of one inference per window family, before per-request spread. */
@@ -30,6 +31,8 @@ export interface SimOptions {
   /** @default ['moonshotai/Kimi-K2.5', 'openai/gpt-oss-20b', 'openai/gpt-oss-120b'] */
   models: string[];
   faults: SimFaults;
+  /** Journal file that keeps responses and idempotency keys across restarts; none by default. */
+  stateFile?: string | undefined;
 }
 
 export const DEFAULT_SIM_OPTIONS: SimOptions = {
@@ -133,11 +136,27 @@ export class Simulator {
   }
 
   async start(): Promise<string> {
+    if (this.options.stateFile) this.restore(this.options.stateFile);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.options.port, this.options.host, () => resolve());
     });
     return this.url;
+  }
+
+  private restore(file: string): void {
+    for (const e of readJournal(file)) {
+      const rec = e.response as ResponseRecord | undefined;
+      if (rec) {
+        this.responses.set(rec.id, rec);
+        this.nextId = Math.max(this.nextId, Number(/(\d+)$/.exec(rec.id)?.[1] ?? 0) + 1);
+      }
+      if (e.key) this.keys.set(e.key, { bodyHash: e.bodyHash, responseId: rec?.id, reply: e.reply, inFlight: false, createdAtMs: Date.now() });
+    }
+  }
+
+  private remember(entry: JournalEntry): void {
+    if (this.options.stateFile) appendJournal(this.options.stateFile, entry);
   }
 
   get url(): string {
@@ -339,6 +358,7 @@ export class Simulator {
     if (endpoint === '/v1/responses' && b['background'] === true) {
       this.responses.set(rec.id, rec);
       if (keyRec) keyRec.responseId = rec.id;
+      this.remember({ key: scoped, bodyHash, response: rec });
       this.scheduleWebhook(rec, metadata);
       if (this.chance(this.options.faults.dropAfterCreateRate)) {
         this.fault('dropped after create');
@@ -357,6 +377,7 @@ export class Simulator {
       keyRec.reply = { status: reply.status, body: reply.body };
       keyRec.createdAtMs = Date.now();
     }
+    this.remember({ key: scoped, bodyHash, response: endpoint === '/v1/responses' ? rec : undefined, reply: { status: reply.status, body: reply.body } });
     return reply;
   }
 
