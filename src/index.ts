@@ -33,6 +33,6 @@ export {
 } from './errors.ts';
 export type { InputIssue } from './errors.ts';
 export { Simulator, startSimulator } from './sim/simulator.ts';
-export type { SimOptions, SimStats } from './sim/simulator.ts';
+export type { SimOptions, SimOptionsInput, SimStats } from './sim/simulator.ts';
 export type { SimFaults } from './sim/faults.ts';
 export { simulatedText } from './sim/deterministic.ts';

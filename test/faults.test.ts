@@ -14,7 +14,7 @@ const fast = { pollIntervalMs: 20, maxPollIntervalMs: 100, maxRequestsPerSecond:
 
 test('responses that end failed, incomplete or cancelled get an error line with the server body; the run goes on and ends 1', async (t) => {
   const dir = testDir(t);
-  const sim = await simFor(t, { faults: { seed: 7, failRate: 0.1, incompleteRate: 0.1, cancelRate: 0.1 } as never });
+  const sim = await simFor(t, { faults: { seed: 7, failRate: 0.1, incompleteRate: 0.1, cancelRate: 0.1 } });
   const input = join(dir, 'in.jsonl');
   writeWorkload(input, 200);
   const summary = await runBatch({ input, output: join(dir, 'out.jsonl'), baseUrl: sim.url, ...fast });
@@ -34,7 +34,7 @@ test('responses that end failed, incomplete or cancelled get an error line with 
 
 test('`retry` gives unsuccessful jobs a new attempt and key, runs them, and rewrites the output in order', async (t) => {
   const dir = testDir(t);
-  const sim = await simFor(t, { faults: { seed: 3, failRate: 0.2 } as never });
+  const sim = await simFor(t, { faults: { seed: 3, failRate: 0.2 } });
   const input = join(dir, 'in.jsonl');
   const output = join(dir, 'out.jsonl');
   const expected = writeWorkload(input, 60);
@@ -53,7 +53,7 @@ test('`retry` gives unsuccessful jobs a new attempt and key, runs them, and rewr
 
 test('a response the server forgot (404 on poll) ends expired; so does one still running past its deadline', async (t) => {
   const dir = testDir(t);
-  const sim = await simFor(t, { latencyMs: { asap: 10, standard: 10, flex: 10 }, faults: { expireAfterMs: 1 } as never });
+  const sim = await simFor(t, { latencyMs: { asap: 10, standard: 10, flex: 10 }, faults: { expireAfterMs: 1 } });
   const input = join(dir, 'in.jsonl');
   writeWorkload(input, 10);
   const gone = await runBatch({ input, output: join(dir, 'out.jsonl'), baseUrl: sim.url, ...fast, pollIntervalMs: 200 });
@@ -71,7 +71,7 @@ test('a response the server forgot (404 on poll) ends expired; so does one still
 test('a 429 storm slows the whole run (fewer requests in flight), and every job still completes once', async (t) => {
   const dir = testDir(t);
   // Replies take 20 ms, so requests really overlap at the server and the in-flight cap bites.
-  const sim = await simFor(t, { faults: { maxInFlight: 4, retryAfterS: 0.05, slowRate: 1, slowMs: 20 } as never });
+  const sim = await simFor(t, { faults: { maxInFlight: 4, retryAfterS: 0.05, slowRate: 1, slowMs: 20 } });
   const input = join(dir, 'in.jsonl');
   const expected = writeWorkload(input, 150);
   const events = new EventEmitter<RunnerEventMap>();
@@ -87,7 +87,7 @@ test('a 429 storm slows the whole run (fewer requests in flight), and every job 
 
 test('5xx on polls retries the GET, never the POST', async (t) => {
   const dir = testDir(t);
-  const sim = await simFor(t, { faults: { seed: 11, serverErrorRate: 0.3 } as never });
+  const sim = await simFor(t, { faults: { seed: 11, serverErrorRate: 0.3 } });
   const input = join(dir, 'in.jsonl');
   const expected = writeWorkload(input, 40);
   const summary = await runBatch({ input, output: join(dir, 'out.jsonl'), baseUrl: sim.url, ...fast, maxRetries: 20 });
@@ -117,7 +117,7 @@ test('an API that never answers stops the run with a fatal error once past the b
 
 test('replies slower than the client timeout are retried under the same key: no duplicate inference', async (t) => {
   const dir = testDir(t);
-  const sim = await simFor(t, { faults: { seed: 5, slowRate: 0.2, slowMs: 400 } as never });
+  const sim = await simFor(t, { faults: { seed: 5, slowRate: 0.2, slowMs: 400 } });
   const input = join(dir, 'in.jsonl');
   const expected = writeWorkload(input, 40);
   const summary = await runBatch({ input, output: join(dir, 'out.jsonl'), baseUrl: sim.url, ...fast, requestTimeoutMs: 150, maxRetries: 20 });

@@ -138,3 +138,23 @@ test('a --simulate run killed mid-run resumes like a real one (the simulator kee
   assert.match(again.stderr, /SIMULATED RUN/);
   assert.deepEqual(mismatches(readOutput(output), expected), []);
 });
+
+test('`sailbatch retry` resends the jobs that failed, with new keys, and finishes the batch', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t, { faults: { seed: 9, failRate: 0.3 } });
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  const expected = writeWorkload(input, 30);
+  const args = [input, '-o', output, '--base-url', sim.url, ...fastFlags];
+  const first = await runCli(['run', ...args]);
+  assert.equal(first.code, 1, first.stderr);
+  const failed = readOutput(output).filter((l) => l.error !== null).length;
+  assert.ok(failed > 0);
+
+  sim.setFaults({ failRate: 0 });
+  const retried = await runCli(['retry', ...args]);
+  assert.equal(retried.code, 0, retried.stderr);
+  assert.match(retried.stderr, new RegExp(`retrying ${failed} jobs?`));
+  assert.deepEqual(mismatches(readOutput(output), expected), []);
+  assert.equal(sim.stats().inferences, 30 + failed);
+});

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NO_FAULTS } from '../src/sim/faults.ts';
 import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
 import { simFor } from './helpers/loopback.ts';
 import { testDir } from './helpers/tmp.ts';
@@ -40,7 +39,7 @@ test('SIGINT mid-run stops within a few seconds with a resume hint; the rerun co
 test('a second SIGINT quits at once, and the batch still resumes', async (t) => {
   const dir = testDir(t);
   // Every reply takes 5 s, so requests are still in flight when the signals arrive.
-  const sim = await simFor(t, { faults: { ...NO_FAULTS, slowRate: 1, slowMs: 5000 } });
+  const sim = await simFor(t, { faults: { slowRate: 1, slowMs: 5000 } });
   const input = join(dir, 'in.jsonl');
   const output = join(dir, 'out.jsonl');
   const expected = writeWorkload(input, 40, ['asap']);

@@ -63,14 +63,19 @@ export function runFlags<T>(y: Argv<T>) {
     .option('log-every', { type: 'string', default: '5s', describe: 'off a TTY, how often to log a progress line' });
 }
 
-export function runCommand(io: CliIo): CommandModule<object, RunArgs> {
+export function runCommand(
+  io: CliIo,
+  command = 'run <input>',
+  describe = 'run a JSONL file of requests; rerun the same command to resume',
+  forced: Partial<RunArgs> = {},
+): CommandModule<object, RunArgs> {
   return {
-    command: 'run <input>',
-    describe: 'run a JSONL file of requests; rerun the same command to resume',
+    command,
+    describe,
     builder: (y) => runFlags(y) as unknown as Argv<RunArgs>,
     handler: async (args) => {
       const { executeRun } = await import('./run-command.ts');
-      io.exitCode = await executeRun(args, io);
+      io.exitCode = await executeRun({ ...args, ...forced }, io);
     },
   };
 }

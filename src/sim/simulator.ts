@@ -35,6 +35,12 @@ export interface SimOptions {
   stateFile?: string | undefined;
 }
 
+/** What callers pass: any subset, with faults and latencies merged over the defaults field by field. */
+export type SimOptionsInput = Partial<Omit<SimOptions, 'faults' | 'latencyMs'>> & {
+  faults?: Partial<SimFaults>;
+  latencyMs?: Partial<SimLatency>;
+};
+
 export const DEFAULT_SIM_OPTIONS: SimOptions = {
   port: 0,
   host: '127.0.0.1',
@@ -119,7 +125,7 @@ export class Simulator {
   private windowCount = 0;
   private counts: SimStats = this.zero();
 
-  constructor(options: Partial<SimOptions> = {}) {
+  constructor(options: SimOptionsInput = {}) {
     this.options = {
       ...DEFAULT_SIM_OPTIONS,
       ...options,
@@ -513,7 +519,7 @@ function readBody(req: IncomingMessage): Promise<string | null> {
   });
 }
 
-export async function startSimulator(options: Partial<SimOptions> = {}): Promise<Simulator> {
+export async function startSimulator(options: SimOptionsInput = {}): Promise<Simulator> {
   const sim = new Simulator(options);
   await sim.start();
   return sim;
