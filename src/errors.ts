@@ -78,3 +78,9 @@ export class FatalRunError extends SailbatchError {
   override name = 'FatalRunError';
   override readonly exitCode: ExitCode = EXIT.fatal;
 }
+
+/** The run was stopped by a signal before it could start sending; rerunning starts it again. */
+export class InterruptedError extends SailbatchError {
+  override name = 'InterruptedError';
+  override readonly exitCode: ExitCode = EXIT.interrupted;
+}

@@ -127,3 +127,30 @@ test('replies slower than the client timeout are retried under the same key: no 
   assert.equal(sim.stats().inferences, 40);
   assert.ok(sim.stats().replays > 0, `timed-out POSTs were answered from the idempotency store ${JSON.stringify(sim.stats())}`);
 });
+
+test('a POST whose outcome stays unknown past the retry budget is sent again later with the same key, not failed', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t, { faults: { garbageRate: 1 } });
+  const input = join(dir, 'in.jsonl');
+  const expected = writeWorkload(input, 5);
+  const warnings: string[] = [];
+  const events = new EventEmitter<RunnerEventMap>();
+  events.on('run:warning', (w) => {
+    warnings.push(w.message);
+    sim.setFaults({ garbageRate: 0 });
+  });
+  const summary = await runBatch({ input, output: join(dir, 'out.jsonl'), baseUrl: sim.url, ...fast, maxRetries: 0 }, { events });
+  assert.equal(summary.exitCode, 0, JSON.stringify(summary.counts));
+  assert.match(warnings[0]!, /POST outcome unknown \(invalid_body\); sending it again with the same key/);
+  assert.deepEqual(mismatches(readOutput(join(dir, 'out.jsonl')), expected), []);
+  const stats = sim.stats();
+  assert.equal(stats.inferences, 5, `the garbled POSTs had run; sending again replayed them (${JSON.stringify(stats)})`);
+  assert.ok(stats.replays >= 1, JSON.stringify(stats));
+});
+
+test('429 insufficient_quota stops the run (waiting will not fix it)', async () => {
+  const { classify } = await import('../src/api/retry-policy.ts');
+  const { ApiError } = await import('../src/api/api-error.ts');
+  const quota = ApiError.fromResponse(429, { error: { message: 'out of credit', code: 'insufficient_quota' } }, {}, 'POST /v1/responses');
+  assert.equal(classify(quota, 'POST', Date.now()).verdict, 'fatal');
+});

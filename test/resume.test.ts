@@ -158,3 +158,30 @@ test('`sailbatch retry` resends the jobs that failed, with new keys, and finishe
   assert.deepEqual(mismatches(readOutput(output), expected), []);
   assert.equal(sim.stats().inferences, 30 + failed);
 });
+
+test('--simulate never sends or records the real key, so a simulated checkpoint cannot be resumed against the API', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t);
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  writeWorkload(input, 5);
+  const simulated = await runCli(['run', input, '-o', output, '--simulate'], { SAIL_API_KEY: 'real-key' });
+  assert.equal(simulated.code, 0, simulated.stderr);
+  const real = await runCli(['run', input, '-o', output, '--base-url', sim.url], { SAIL_API_KEY: 'real-key' });
+  assert.equal(real.code, 2);
+  assert.match(real.stderr, /different API key/);
+  assert.equal(sim.stats().posts, 0);
+});
+
+test('an output path that is the input file is refused before anything is sent', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t);
+  const input = join(dir, 'in.jsonl');
+  writeWorkload(input, 3);
+  const before = readFileSync(input);
+  const r = await runCli(['run', input, '-o', input, '--base-url', sim.url]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /is the input file/);
+  assert.deepEqual(readFileSync(input), before);
+  assert.equal(sim.stats().posts, 0);
+});

@@ -86,3 +86,14 @@ test('a per-line permanent error fails that job only; the output still has a lin
   t.after(() => cp.close());
   assert.equal(cp.counts().failed, 1);
 });
+
+test('the lease heartbeat keeps beating while a large output file is written', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t);
+  const input = join(dir, 'in.jsonl');
+  const expected = writeWorkload(input, 3000);
+  // A heartbeat every 50 ms fires many times during the write of 3,000 lines.
+  const summary = await runBatch({ input, output: join(dir, 'out.jsonl'), baseUrl: sim.url, apiKey: 'k', ...fast, leaseStaleMs: 150 });
+  assert.equal(summary.exitCode, 0);
+  assert.deepEqual(mismatches(readOutput(join(dir, 'out.jsonl')), expected), []);
+});

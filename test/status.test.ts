@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { usageOf } from '../src/api/response-output.ts';
+import { usageOf } from './helpers/usage.ts';
 import { Checkpoint } from '../src/checkpoint/checkpoint.ts';
 import type { BatchStatus } from '../src/checkpoint/batch-status.ts';
 import type { RunSummary } from '../src/engine/runner.ts';

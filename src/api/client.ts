@@ -156,7 +156,7 @@ export class SailClient {
     endpoint: string,
     opts: { body?: unknown; idempotencyKey?: string | undefined; timeoutMs: number; signal?: AbortSignal | undefined },
   ): Promise<ApiReply> {
-    for (let retries = 0; ; ) {
+    for (let retries = 0, limited = 0; ; ) {
       await this.throttle.acquire(opts.signal);
       try {
         const reply = await this.once(method, endpoint, opts.body, opts.idempotencyKey, opts.timeoutMs, opts.signal);
@@ -168,9 +168,12 @@ export class SailClient {
         const now = Date.now();
         const c = classify(error, method, now, DEFAULT_POLICY);
         if (c.verdict === 'fatal') {
+          const fix =
+            c.reason === 'insufficient_quota'
+              ? 'Add credit or raise the quota of this API key'
+              : 'Check the API key (--api-key or SAIL_API_KEY) and its permissions';
           throw new FatalRunError(
-            `${error.message}. Every request would fail the same way, so the run stopped. ` +
-              `Check the API key (--api-key or SAIL_API_KEY) and its permissions, then rerun the same command to resume.`,
+            `${error.message}. Every request would fail the same way, so the run stopped. ${fix}, then rerun the same command to resume.`,
             { cause: error },
           );
         }
@@ -183,8 +186,10 @@ export class SailClient {
         }
         if (c.throttle) this.throttle.rateLimited(c.retryAfterMs);
         // A 429 is the server asking us to wait, not a fault: it is paced by the throttle and
-        // does not spend the budget meant for errors.
-        const [again, delayMs] = retryDecision(c, c.throttle ? 0 : retries, this.o.maxRetries, this.random);
+        // does not spend the budget meant for errors, but consecutive ones back off further.
+        const [again, delayMs] = c.throttle
+          ? retryDecision(c, Math.min(limited++, 6), Infinity, this.random)
+          : retryDecision(c, retries, this.o.maxRetries, this.random);
         if (!again) throw new RequestFailed(error, c);
         if (!c.throttle) retries++;
         this.o.onRetry?.({ method, path: endpoint, retry: retries, reason: c.reason, delayMs, message: error.message });

@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
  * after any fault (even with the checkpoint file lost) returns the stored response instead of
  * paying again. The key covers the batch namespace, the job's custom_id, its attempt and the
  * hash of the exact body sent; a user who wants fresh inference for the same file changes the
- * namespace. Sail caps keys at 255 characters; ours are 61.
+ * namespace. Sail caps keys at 255 characters; ours are 59 for the first attempts.
  */
 export const KEY_PREFIX = 'sailbatch-v1-';
 

@@ -20,7 +20,7 @@ import {
  *   the same idempotency key, so a retry can never pay twice.
  * - `job`: permanent for this job. Any other 4xx: a bad field, an unknown model, a key reused
  *   with another body. The job ends with the server's message; the batch goes on.
- * - `fatal`: permanent for the run. 401/403: every other request would fail the same way, so
+ * - `fatal`: permanent for the run. 401/403 and 429 insufficient_quota: every other request would fail the same way, so
  *   the run stops at once and a rerun after the fix resumes.
  * - `gone`: a GET that answers 404: the server no longer has the response (it expired).
  */
@@ -88,6 +88,8 @@ export function classify(
     return { verdict: 'retry', reason: 'unknown_error', ...no };
   }
   const retryAfterMs = parseRetryAfter(error.headers, nowMs, options.maxRetryAfterMs);
+  // OpenAI-style APIs answer an exhausted balance with 429 too; waiting will not fix it.
+  if (error instanceof RateLimitError && error.code === 'insufficient_quota') return { verdict: 'fatal', reason: 'insufficient_quota', ...no };
   if (error instanceof RateLimitError) return { verdict: 'retry', reason: 'rate_limited', retryAfterMs, throttle: true };
   if (error.status >= 500 || error.status === 408) {
     return { verdict: 'retry', reason: `http_${error.status}`, retryAfterMs, ...no };

@@ -147,7 +147,7 @@ export class Checkpoint {
       total: db.prepare('SELECT COUNT(*) AS n FROM jobs'),
       byCustomId: db.prepare('SELECT line_no FROM jobs WHERE custom_id = ?'),
       getJob: db.prepare('SELECT * FROM jobs WHERE idx = ?'),
-      allJobs: db.prepare('SELECT * FROM jobs ORDER BY idx'),
+      jobsPage: db.prepare('SELECT * FROM jobs WHERE idx > ? ORDER BY idx LIMIT 1000'),
       oldestSubmitted: db.prepare(
         `SELECT * FROM jobs WHERE state = '${S.submitted}' ORDER BY submitted_at_ms LIMIT ?`,
       ),
@@ -411,9 +411,18 @@ export class Checkpoint {
     return this.stmts.oldestSubmitted.all(limit) as JobRow[];
   }
 
-  /** Every job in input order, streamed (the statement iterates; nothing is collected). */
-  jobsInOrder(): IterableIterator<JobRow> {
-    return this.stmts.allJobs.iterate() as IterableIterator<JobRow>;
+  /**
+   * Every job in input order, a page at a time. Pages rather than one open iterator: a caller
+   * awaits between rows (stream backpressure), and better-sqlite3 refuses any other statement on
+   * the connection (the lease heartbeat) while an iterator is open.
+   */
+  *jobsInOrder(): Generator<JobRow> {
+    for (let after = -1; ; ) {
+      const page = this.stmts.jobsPage.all(after) as JobRow[];
+      yield* page;
+      if (page.length < 1000) return;
+      after = page[page.length - 1]!.idx;
+    }
   }
 
   /**

@@ -38,8 +38,8 @@ export interface CheckpointSummary {
 /*
  * Usage lives in the stored final response object. The three endpoints name it differently
  * (Responses and Messages: input_tokens/output_tokens; chat completions: prompt_tokens/
- * completion_tokens; Messages counts cache hits in cache_read_input_tokens), as usageOf() in
- * src/api/response-output.ts reads it in JS. `$.usage` is extracted once per row in the inner
+ * completion_tokens; Messages counts cache hits in cache_read_input_tokens); the tests check
+ * these sums against a JS reading of every result. `$.usage` is extracted once per row in the inner
  * query so the (possibly large) result text is parsed once, and the outer paths read only the
  * small usage object. json_valid keeps one malformed row from failing the whole summary.
  */

@@ -42,7 +42,9 @@ export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {
       stateFile: `${options.db ?? defaultDbPath(options.output)}.sim.jsonl`,
     });
     options.baseUrl = sim.url;
-    options.apiKey ||= SIMULATOR_KEY;
+    // Always the simulator's own key: a real key is never sent to it, and its fingerprint keeps a
+    // simulated checkpoint from ever being resumed against Sail (and vice versa).
+    options.apiKey = SIMULATOR_KEY;
     options.pollIntervalMs ??= 100;
     options.maxPollIntervalMs ??= 1_000;
     io.stderr.write(

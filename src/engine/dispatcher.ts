@@ -3,11 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { SailClient } from '../api/client.ts';
 import type { Checkpoint, JobRow, JobUpdate, StateCounts } from '../checkpoint/checkpoint.ts';
+import { JOB_STATES } from '../checkpoint/job-states.ts';
 import { crashPoint } from './crash-points.ts';
 import { safeEmit, type RequestCounts, type RunnerEvents } from './events.ts';
 import { pollJob } from './poller.ts';
 import { jobDeadlineMs, pollDelayMs, type PollOverrides } from './poll-schedule.ts';
-import { submitJob } from './submitter.ts';
+import { submitJob, type Deferred } from './submitter.ts';
 
 export interface DispatcherOptions extends PollOverrides {
   random: () => number;
@@ -23,6 +24,8 @@ export interface DispatcherOptions extends PollOverrides {
 }
 
 const PROGRESS_EVERY_MS = 250;
+/** Waits before sending again a POST whose outcome was unknown; past the last, the job fails. */
+const DEFER_MS = [15_000, 60_000, 240_000];
 
 const isAbort = (e: unknown) => (e as { name?: string }).name === 'AbortError' || (e as { code?: string }).code === 'ABORT_ERR';
 
@@ -45,6 +48,10 @@ export class Dispatcher {
   private wakeUp: (() => void) | undefined;
   private readonly abort = new AbortController();
   private lastProgress = 0;
+  /** Pending jobs whose POST had an unknown outcome: when to send again, and how often so far. */
+  private readonly deferred = new Map<number, { at: number; rounds: number }>();
+  /** Response ids a webhook named that were not (or not yet) pollable: applied at the next flush. */
+  private readonly notified = new Set<string>();
 
   constructor(
     private readonly cp: Checkpoint,
@@ -75,9 +82,21 @@ export class Dispatcher {
 
   private nextPollAt = (row: JobRow) => Date.now() + this.pollDelay(row, row.poll_count + 1);
 
-  /** A completion webhook named this response: poll it now instead of on its schedule. */
+  /**
+   * A completion webhook named this response: poll it now instead of on its schedule. The id is
+   * also remembered, because a poll in flight (or a submission not yet flushed) would otherwise
+   * overwrite "now" with its own, later schedule.
+   */
   pollSoon(responseId: string): void {
-    if (this.cp.pollNow(responseId)) this.wake();
+    this.notified.add(responseId);
+    this.cp.pollNow(responseId);
+    this.wake();
+  }
+
+  /** Ends the run with `error` (after flushing), aborting requests in flight. */
+  fail(error: Error): void {
+    this.fatal ??= error;
+    this.wake();
   }
 
   private deadlineAt = (row: JobRow) => (row.submitted_at_ms ?? Date.now()) + jobDeadlineMs(row.completion_window, this.o);
@@ -88,11 +107,16 @@ export class Dispatcher {
     void this.limit(async () => {
       try {
         if (signal.aborted) return;
+        const rounds = this.deferred.get(row.idx)?.rounds ?? 0;
         const update =
           op === 'submit'
-            ? await submitJob(this.client, row, () => Date.now() + this.pollDelay(row, 0), signal, this.o.decorate)
+            ? await submitJob(this.client, row, () => Date.now() + this.pollDelay(row, 0), signal, this.o.decorate, rounds < DEFER_MS.length)
             : await pollJob(this.client, row, { nextPollAt: this.nextPollAt, deadlineAt: this.deadlineAt, signal });
-        this.updates.push({ update, row });
+        if (update.kind === 'deferred') this.defer(update, rounds);
+        else {
+          this.deferred.delete(row.idx);
+          this.updates.push({ update, row });
+        }
       } catch (e) {
         if (!(signal.aborted && isAbort(e))) this.fatal ??= e;
       } finally {
@@ -102,10 +126,30 @@ export class Dispatcher {
     });
   }
 
+  private defer(d: Deferred, rounds: number): void {
+    const delay = DEFER_MS[rounds]!;
+    this.deferred.set(d.idx, { at: Date.now() + delay, rounds: rounds + 1 });
+    safeEmit(this.o.events, 'run:warning', {
+      message: `job ${d.idx}: POST outcome unknown (${d.reason}); sending it again with the same key in ${delay / 1000}s`,
+    });
+  }
+
   /** Writes queued updates and request counts in one transaction, then reports them. */
   flush(): void {
     const updates = this.updates;
     this.updates = [];
+    if (this.notified.size > 0) {
+      for (const x of updates) {
+        const u = x.update;
+        const id = u.kind === 'finished' ? u.responseId : u.kind === 'submitted' ? u.responseId : x.row.response_id;
+        if (id === null || !this.notified.has(id)) continue;
+        if (u.kind === 'finished') this.notified.delete(id);
+        else {
+          u.nextPollAtMs = Date.now();
+          this.notified.delete(id);
+        }
+      }
+    }
     const r = this.o.requests;
     const delta = { posts: r.posts - this.flushed.posts, gets: r.gets - this.flushed.gets, retries: r.retries - this.flushed.retries };
     this.cp.apply(
@@ -157,6 +201,18 @@ export class Dispatcher {
       this.launch(row, 'poll');
       free--;
     }
+    const now = Date.now();
+    for (const [idx, d] of this.deferred) {
+      if (free <= 0) return;
+      if (d.at > now || this.inFlight.has(idx)) continue;
+      const row = this.cp.job(idx);
+      if (row?.state !== JOB_STATES.pending) {
+        this.deferred.delete(idx);
+        continue;
+      }
+      this.launch(row, 'submit');
+      free--;
+    }
     if (free <= 0 || this.exhausted) return;
     const rows = this.cp.pendingAfter(this.cursor, free);
     if (rows.length < free) this.exhausted = true;
@@ -181,20 +237,34 @@ export class Dispatcher {
           this.fill();
         }
         if (this.inFlight.size === 0 && (this.stopping || this.fatal !== undefined)) break;
-        if (this.inFlight.size === 0 && this.exhausted && this.cp.nextPollAt() === null) break;
-        const next = this.cp.nextPollAt();
-        const wait = this.stopping ? 1_000 : Math.max(0, Math.min(1_000, next === null ? 1_000 : next - Date.now()));
-        const woken = new Promise<void>((resolve) => (this.wakeUp = resolve));
-        const timer = new AbortController();
-        await Promise.race([woken, sleep(Math.max(wait, 2), undefined, { signal: timer.signal }).catch(() => {})]);
-        timer.abort();
-        this.wakeUp = undefined;
+        if (this.inFlight.size === 0 && this.exhausted && this.deferred.size === 0 && this.cp.nextPollAt() === null) break;
+        await this.idle();
       }
+    } catch (e) {
+      this.abort.abort();
+      throw e;
     } finally {
       this.flush();
       this.progress(true);
     }
     if (this.fatal !== undefined) throw this.fatal;
     return { stopped: this.stopping };
+  }
+
+  /**
+   * Sleeps until something can happen: a request finishes (wake), or the next poll or deferred
+   * POST falls due. A due time already past means every due job is in flight or no slot is free;
+   * only a finishing request changes that, so it waits for the wake (at most a second).
+   */
+  private async idle(): Promise<void> {
+    const now = Date.now();
+    let next = this.stopping ? null : this.cp.nextPollAt();
+    for (const d of this.deferred.values()) next = next === null ? d.at : Math.min(next, d.at);
+    const wait = next === null || next <= now ? 1_000 : Math.min(1_000, next - now);
+    const woken = new Promise<void>((resolve) => (this.wakeUp = resolve));
+    const timer = new AbortController();
+    await Promise.race([woken, sleep(wait, undefined, { signal: timer.signal }).catch(() => {})]);
+    timer.abort();
+    this.wakeUp = undefined;
   }
 }

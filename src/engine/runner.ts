@@ -8,9 +8,11 @@ import { SailClient } from '../api/client.ts';
 import { idempotencyKey, keyFingerprint, newSalt } from '../api/idempotency-key.ts';
 import { Checkpoint, type StateCounts } from '../checkpoint/checkpoint.ts';
 import { summarize, type PollStats, type TokenUsage } from '../checkpoint/summary.ts';
-import { CheckpointError, EXIT, UsageError, type InputIssue } from '../errors.ts';
+import { CheckpointBusyError, CheckpointError, EXIT, FatalRunError, UsageError, type InputIssue } from '../errors.ts';
+import { AuthenticationError, PermissionDeniedError } from '../api/api-error.ts';
 import { loadInput } from '../input/loader.ts';
 import { defaultDbPath, runOptionsSchema, type RunOptions, type RunOptionsInput } from '../options.ts';
+import { assertDistinctTargets } from '../output/targets.ts';
 import { writeResults } from '../output/writer.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { WebhookReceiver, parseListen, webhookToken } from './webhook-receiver.ts';
@@ -108,10 +110,15 @@ async function verifyResume(cp: Checkpoint, o: RunOptions, events: RunnerEvents 
     );
   }
   if (keyFingerprint(o.apiKey, batch.keySalt) !== batch.keyFingerprint) {
-    // Nothing accepted under the old key (say it was rejected with 401): nothing to pay twice.
-    if (!cp.anyAccepted()) {
+    // The old key may be swapped only if it can have bought nothing: no run ever started
+    // sending, or the last one was refused for its key (401/403) before anything was accepted.
+    // "Accepted" alone is not enough: a POST in flight at a crash is not in the checkpoint.
+    const counters = cp.counters();
+    const rejected = counters['key_rejected'] ?? 0;
+    if (!cp.anyAccepted() && (!counters['sending_runs'] || rejected > 0)) {
       const salt = newSalt();
       cp.setKeyFingerprint(salt, keyFingerprint(o.apiKey, salt));
+      cp.apply([], { key_rejected: -rejected });
       return;
     }
     throw new CheckpointError(
@@ -121,7 +128,8 @@ async function verifyResume(cp: Checkpoint, o: RunOptions, events: RunnerEvents 
     );
   }
   const before = JSON.parse(batch.optionsJson) as Record<string, unknown>;
-  for (const name of ['model', 'completionWindow', 'maxOutputTokens', 'namespace'] as const) {
+  // Only options without a default: a default would "differ" whenever the flag is left out.
+  for (const name of ['model', 'maxOutputTokens'] as const) {
     if (before[name] !== o[name] && o[name] !== undefined) {
       safeEmit(events, 'run:warning', {
         message: `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} differs from when this checkpoint was made (${String(before[name])}); the requests stored then are used as they are`,
@@ -160,6 +168,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     throw new UsageError(code === 'ENOENT' ? `${o.input}: no such input file` : `${o.input}: cannot read the input file (${code})`, { cause: e });
   });
   if (inputStat.isDirectory()) throw new UsageError(`${o.input}: is a folder, not a JSONL file`);
+  assertDistinctTargets({ db, output: o.output, errors: o.errorsOutput, input: o.input });
   await assertWritableFolder(o.output, 'output');
   if (o.errorsOutput) await assertWritableFolder(o.errorsOutput, 'errors output');
   await assertWritableFolder(db, 'checkpoint');
@@ -167,6 +176,10 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
   let cp = Checkpoint.open(db);
   const owner = randomUUID();
   let heartbeat: NodeJS.Timeout | undefined;
+  let leaseLost: Error | undefined;
+  let onLeaseLost = (e: Error): void => {
+    leaseLost = e;
+  };
   try {
     cp.acquireLease(owner, o.leaseStaleMs);
     let batch = cp.batch();
@@ -179,7 +192,11 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       batch = undefined;
     }
     heartbeat = setInterval(() => {
-      if (!cp.heartbeat(owner)) safeEmit(events, 'run:warning', { message: `lost the lease on ${db}` });
+      if (cp.heartbeat(owner)) return;
+      // Another process took the checkpoint over (this one was stopped past the stale time):
+      // writing on would race it, so this run ends; the other carries the batch.
+      clearInterval(heartbeat);
+      onLeaseLost(new CheckpointBusyError(`${db}: another run took over this checkpoint while this one was paused; this run stops and leaves the batch to it`));
     }, Math.max(50, Math.floor(o.leaseStaleMs / 3)));
     heartbeat.unref();
 
@@ -206,6 +223,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
           maxLineBytes: o.maxLineBytes,
           skipInvalid: o.skipInvalid,
           onIssue: hooks.onIssue,
+          signal: hooks.signal,
           onProgress: (p) => safeEmit(events, 'input:progress', p),
         });
         cp.markLoaded(loaded.bytes, loaded.sha256);
@@ -224,7 +242,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       const n = cp.requeueUnsuccessful((j) =>
         idempotencyKey({ namespace, customId: j.custom_id, attempt: j.attempt, bodySha256: j.body_sha256 }),
       );
-      safeEmit(events, 'run:warning', { message: `retrying ${n} job${n === 1 ? '' : 's'} that ended unsuccessfully, with new idempotency keys` });
+      phase(events, 'loading', `retrying ${n} job${n === 1 ? '' : 's'} that ended unsuccessfully, with new idempotency keys`);
     }
 
     const requests: RequestCounts = { posts: 0, gets: 0, retries: 0 };
@@ -261,6 +279,8 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
         ? (body) => ({ ...body, metadata: { ...(body['metadata'] as object), completion_webhook: o.webhookUrl!, webhook_token: token } })
         : undefined,
     });
+    if (leaseLost) throw leaseLost;
+    onLeaseLost = (e) => dispatcher.fail(e);
     let receiver: WebhookReceiver | undefined;
     if (token) {
       receiver = new WebhookReceiver(token, (id) => dispatcher.pollSoon(id));
@@ -277,8 +297,15 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
 
     phase(events, 'running', `running ${cp.total()} jobs against ${o.baseUrl}`);
     let stopped: boolean;
+    cp.apply([], { sending_runs: 1 });
     try {
       ({ stopped } = await dispatcher.run());
+    } catch (e) {
+      const cause = (e as Error).cause;
+      if (e instanceof FatalRunError && (cause instanceof AuthenticationError || cause instanceof PermissionDeniedError) && !cp.anyAccepted()) {
+        cp.apply([], { key_rejected: 1 });
+      }
+      throw e;
     } finally {
       hooks.signal?.removeEventListener('abort', onAbort);
       await client.close().catch(() => {});

@@ -4,10 +4,26 @@ import type { JobRow, JobUpdate } from '../checkpoint/checkpoint.ts';
 import { crashPoint } from './crash-points.ts';
 import { finishedUpdate, failedUpdate } from './job-updates.ts';
 
+/** The POST's fate is unknown (no usable answer): try it again later in this run, same key. */
+export interface Deferred {
+  kind: 'deferred';
+  idx: number;
+  reason: string;
+}
+
+/**
+ * Failures after which the server may or may not have started the inference. Ending the job
+ * `failed` would send the user to `retry`, whose new key pays again if it did; so the job stays
+ * pending and is sent again later with the same key, which is free either way. A 5xx is not in
+ * here: the server answered, and it may keep replaying that stored error for this key.
+ */
+const AMBIGUOUS = new Set(['connection_error', 'timeout', 'invalid_body', 'idempotency_key_in_use', 'unknown_error']);
+
 /**
  * Sends one pending job. A background response becomes `submitted` (or terminal at once if the
  * server already finished it, as a replayed key may show); a synchronous endpoint's reply is the
- * result. A request the policy will not retry ends the job `failed` with the server's message.
+ * result. A request the policy will not retry ends the job `failed` with the server's message,
+ * unless its outcome is ambiguous and `mayDefer` (see AMBIGUOUS).
  * Fatal run errors and aborts propagate.
  */
 export async function submitJob(
@@ -16,7 +32,8 @@ export async function submitJob(
   firstPollAt: (row: JobRow) => number,
   signal: AbortSignal,
   decorate: (body: Record<string, unknown>) => Record<string, unknown> = (b) => b,
-): Promise<JobUpdate> {
+  mayDefer = false,
+): Promise<JobUpdate | Deferred> {
   const body = decorate(JSON.parse(row.body!) as Record<string, unknown>);
   const key = row.idempotency_key!;
   try {
@@ -54,12 +71,14 @@ export async function submitJob(
   } catch (e) {
     if (!(e instanceof RequestFailed)) throw e;
     const c = e.classification;
+    if (c.verdict === 'retry' && AMBIGUOUS.has(c.reason) && mayDefer) return { kind: 'deferred', idx: row.idx, reason: c.reason };
     const why =
       c.reason === 'idempotency_key_reused'
         ? `${e.message}. The server holds this job's idempotency key for a different body; ` +
-          'run `sailbatch retry` to send it with a new key, or change --namespace'
+          'run `sailbatch retry` to send it with a new key (or start a new batch with another --db and --namespace)'
         : c.verdict === 'retry'
-          ? `${e.message} (gave up after the retry budget; \`sailbatch retry\` sends it again)`
+          ? `${e.message} (gave up after the retry budget; \`sailbatch retry\` sends it again with a new key, ` +
+            'which pays again if the server did run it)'
           : e.message;
     return failedUpdate(row, c.reason, why, e.error.status ?? null, e.error.body ?? null);
   }

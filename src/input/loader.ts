@@ -3,7 +3,7 @@ import split2 from 'split2';
 import { bodySha256, idempotencyKey } from '../api/idempotency-key.ts';
 import type { Checkpoint, NewJob } from '../checkpoint/checkpoint.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
-import { InputError, UsageError, formatIssue, type InputIssue } from '../errors.ts';
+import { InputError, InterruptedError, UsageError, formatIssue, type InputIssue } from '../errors.ts';
 import { scanJson } from './json-scan.ts';
 import { normalizeLine, type LineDefaults } from './normalize.ts';
 import { RawInspector } from './raw-inspector.ts';
@@ -18,6 +18,8 @@ export interface LoadOptions {
   /** Called for every invalid line as it is found, so nothing about them is held in memory. */
   onIssue?: (issue: InputIssue) => void;
   onProgress?: (e: { lines: number; bytes: number }) => void;
+  /** Aborting stops the load between lines (nothing has been sent yet). */
+  signal?: AbortSignal | undefined;
 }
 
 export interface LoadResult {
@@ -87,6 +89,7 @@ export async function loadInput(cp: Checkpoint, o: LoadOptions): Promise<LoadRes
   try {
     for await (const raw of lines as AsyncIterable<string>) {
       lineNo++;
+      if (o.signal?.aborted) throw new InterruptedError(`stopped while validating ${o.file} (line ${lineNo}); nothing was sent`);
       const text = lineNo === 1 && raw.startsWith('\uFEFF') ? raw.slice(1) : raw;
       if (text.trim() === '') continue;
       const here = { idx: idx++, lineNo, url: '/v1/responses' };

@@ -1,6 +1,6 @@
-import { resolve } from 'node:path';
 import { Checkpoint } from '../checkpoint/checkpoint.ts';
 import { UsageError } from '../errors.ts';
+import { assertDistinctTargets } from './targets.ts';
 import { writeResults } from './writer.ts';
 
 export interface ExportOptions {
@@ -32,15 +32,7 @@ function asUsageError(e: unknown, path: string): unknown {
  * output line with error code `not_finished`, so line N still answers input line N.
  */
 export async function exportResults(db: string, output: string, options: ExportOptions = {}): Promise<ExportResult> {
-  const checkpointFiles = ['', '-wal', '-shm'].map((suffix) => resolve(db + suffix));
-  for (const target of [output, options.errors]) {
-    if (target !== undefined && checkpointFiles.includes(resolve(target))) {
-      throw new UsageError(`${target}: is the checkpoint itself (or its journal); give another path to write the results to`);
-    }
-  }
-  if (options.errors !== undefined && resolve(options.errors) === resolve(output)) {
-    throw new UsageError(`${options.errors}: the errors file cannot be the output file too; give it another path`);
-  }
+  assertDistinctTargets({ db, output, errors: options.errors });
   const cp = Checkpoint.open(db, { readonly: true });
   try {
     // One read transaction across both files, so that the errors file agrees with the output
