@@ -317,3 +317,10 @@ test('an output folder check leaves no probe file behind', async (t) => {
   assert.equal(res.code, 0, res.stderr);
   assert.deepEqual(readdirSync(outDir), ['out.jsonl']);
 });
+
+test('--skip-invalid with every line invalid: exit 2, nothing sent, and no advice to pass --skip-invalid', async (t) => {
+  const r = await run(t, '{"input": 1}\n[1]\n', ['--skip-invalid']);
+  assertRejected(r, 'all 2 lines are invalid (listed above), so --skip-invalid leaves nothing to run');
+  assert.ok(r.res.stderr.includes(`${r.input}:2: `));
+  assert.doesNotMatch(r.res.stderr, /pass --skip-invalid/);
+});

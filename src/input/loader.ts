@@ -152,6 +152,9 @@ export async function loadInput(cp: Checkpoint, o: LoadOptions): Promise<LoadRes
   }
 
   if (idx === 0) throw new UsageError(`${o.file}: no requests (the file is empty or has only blank lines)`);
-  if (invalidLines > 0 && (!o.skipInvalid || invalidLines === idx)) throw new InputError(o.file, kept, invalidLines);
+  if (invalidLines > 0 && !o.skipInvalid) throw new InputError(o.file, kept, invalidLines);
+  if (invalidLines === idx) {
+    throw new UsageError(`${o.file}: all ${idx} lines are invalid (listed above), so --skip-invalid leaves nothing to run; nothing was sent`);
+  }
   return { jobs: idx, invalid: invalidLines, bytes: inspector.bytes, sha256: inspector.digest() };
 }
