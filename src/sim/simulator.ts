@@ -4,9 +4,10 @@ import { isCompletionWindow, type CompletionWindow } from '../api/completion-win
 import { bodySha256 } from '../api/idempotency-key.ts';
 import { BODY_SCHEMAS, type Endpoint } from '../input/schemas.ts';
 import { safeParseWorded, zodProblems } from '../input/normalize.ts';
-import { countTokens, requestText, seededRandom, simulatedText } from './deterministic.ts';
+import { requestText, seededRandom, simulatedText } from './deterministic.ts';
+import { renderResponse, renderSyncReply, type ResponseRecord } from './render.ts';
 import { appendJournal, readJournal, type JournalEntry } from './sim-journal.ts';
-import { NO_FAULTS, hashUnit, outcomeFor, type Outcome, type SimFaults } from './faults.ts';
+import { NO_FAULTS, hashUnit, outcomeFor, type SimFaults } from './faults.ts';
 
 /** Simulated latency of one inference per window family, before per-request spread. */
 export interface SimLatency {
@@ -65,17 +66,6 @@ export interface SimStats {
   rejected: number;
   faults: Record<string, number>;
   webhooksSent: number;
-}
-
-interface ResponseRecord {
-  id: string;
-  apiKey: string;
-  body: Record<string, unknown>;
-  model: string;
-  createdAtMs: number;
-  readyAtMs: number;
-  outcome: Outcome;
-  text: string;
 }
 
 interface KeyRecord {
@@ -293,7 +283,7 @@ export class Simulator {
       if (rec) this.responses.delete(id);
       return err(404, `No response found with id '${id}'.`, 'invalid_request_error', 'not_found', 'response_id');
     }
-    return { status: 200, body: this.view(rec, now) };
+    return { status: 200, body: renderResponse(rec, now, this.options) };
   }
 
   private async create(req: IncomingMessage, res: ServerResponse, endpoint: string, raw: string | null, token: string): Promise<Reply | null> {
@@ -333,7 +323,7 @@ export class Simulator {
       this.counts.replays++;
       if (existing.responseId) {
         const rec = this.responses.get(existing.responseId);
-        if (rec) return { status: 200, body: this.view(rec, now), headers: { 'idempotent-replayed': 'true' } };
+        if (rec) return { status: 200, body: renderResponse(rec, now, this.options), headers: { 'idempotent-replayed': 'true' } };
       }
       if (existing.reply) return { ...existing.reply, headers: { 'idempotent-replayed': 'true' } };
     }
@@ -371,12 +361,12 @@ export class Simulator {
         res.socket?.destroy();
         return null;
       }
-      return { status: 200, body: this.view(rec, now) };
+      return { status: 200, body: renderResponse(rec, now, this.options) };
     }
 
     if (keyRec) keyRec.inFlight = true;
     await new Promise((r) => setTimeout(r, latency));
-    const reply: Reply = { status: 200, body: endpoint === '/v1/responses' ? this.view(rec, rec.readyAtMs) : this.syncBody(endpoint, rec) };
+    const reply: Reply = { status: 200, body: endpoint === '/v1/responses' ? renderResponse(rec, rec.readyAtMs, this.options) : renderSyncReply(endpoint, rec) };
     if (endpoint === '/v1/responses') this.responses.set(rec.id, rec);
     if (keyRec) {
       keyRec.inFlight = false;
@@ -401,78 +391,6 @@ export class Simulator {
       return err(400, `metadata.completion_window must be one of asap, 15m, 24h, priority, standard, flex`, 'invalid_request_error', 'invalid_value', 'metadata.completion_window');
     }
     return null;
-  }
-
-  private status(rec: ResponseRecord, now: number): string {
-    const openai = this.options.statusVocabulary === 'openai';
-    if (now >= rec.readyAtMs) return rec.outcome;
-    if (now >= rec.createdAtMs + (rec.readyAtMs - rec.createdAtMs) / 3) return openai ? 'in_progress' : 'running';
-    return openai ? 'queued' : 'pending';
-  }
-
-  private view(rec: ResponseRecord, now: number): Record<string, unknown> {
-    const status = this.status(rec, now);
-    const done = status === 'completed' || status === 'incomplete';
-    const text = status === 'incomplete' ? rec.text.slice(0, Math.ceil(rec.text.length / 2)) : rec.text;
-    const inTokens = countTokens(requestText(rec.body));
-    const outTokens = done ? countTokens(text) : 0;
-    const reasoning = done && (rec.body['reasoning'] as { effort?: string } | undefined)?.effort ? 8 : 0;
-    const output =
-      !done ? (this.options.outputShape === 'string' ? '' : [])
-      : this.options.outputShape === 'string' ? text
-      : [{ type: 'message', id: `msg_${rec.id}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [] }] }];
-    return {
-      id: rec.id,
-      object: 'response',
-      created_at: Math.floor(rec.createdAtMs / 1000),
-      status,
-      model: rec.model,
-      usage: {
-        input_tokens: inTokens,
-        input_tokens_details: { cached_tokens: 0, reasoning_tokens: 0 },
-        output_tokens: outTokens + reasoning,
-        output_tokens_details: { cached_tokens: 0, reasoning_tokens: reasoning },
-        total_tokens: inTokens + outTokens + reasoning,
-      },
-      metadata: rec.body['metadata'] ?? {},
-      input: rec.body['input'],
-      output,
-      error: status === 'failed' ? { code: 'server_error', message: 'The simulated model failed to produce a response.' } : null,
-      incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
-      max_output_tokens: rec.body['max_output_tokens'] ?? null,
-      reasoning: rec.body['reasoning'] ?? {},
-      text: rec.body['text'] ?? { format: { type: 'text' } },
-      store: true,
-      background: rec.body['background'] === true,
-      temperature: rec.body['temperature'] ?? 1,
-      top_p: rec.body['top_p'] ?? 1,
-      truncation: 'disabled',
-      user: rec.body['user'] ?? null,
-    };
-  }
-
-  private syncBody(endpoint: string, rec: ResponseRecord): Record<string, unknown> {
-    const inTokens = countTokens(requestText(rec.body));
-    const outTokens = countTokens(rec.text);
-    if (endpoint === '/v1/messages') {
-      return {
-        id: rec.id,
-        type: 'message',
-        role: 'assistant',
-        model: rec.model,
-        content: [{ type: 'text', text: rec.text }],
-        stop_reason: 'end_turn',
-        usage: { input_tokens: inTokens, output_tokens: outTokens },
-      };
-    }
-    return {
-      id: rec.id,
-      object: 'chat.completion',
-      created: Math.floor(rec.createdAtMs / 1000),
-      model: rec.model,
-      choices: [{ index: 0, message: { role: 'assistant', content: rec.text }, logprobs: null, finish_reason: 'stop' }],
-      usage: { prompt_tokens: inTokens, completion_tokens: outTokens, total_tokens: inTokens + outTokens },
-    };
   }
 
   /** Completion webhooks go to loopback URLs only: the simulator never sends traffic off the machine. */
