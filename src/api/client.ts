@@ -192,7 +192,7 @@ export class SailClient {
           : retryDecision(c, retries, this.o.maxRetries, this.random);
         if (!again) throw new RequestFailed(error, c);
         if (!c.throttle) retries++;
-        this.o.onRetry?.({ method, path: endpoint, retry: retries, reason: c.reason, delayMs, message: error.message });
+        this.o.onRetry?.({ method, path: endpoint, retry: c.throttle ? limited : retries, reason: c.reason, delayMs, message: error.message });
         await sleep(delayMs, undefined, { signal: opts.signal });
       }
     }

@@ -1,5 +1,6 @@
 import { Checkpoint, type JobRow } from './checkpoint.ts';
-import { JOB_STATES, type JobState } from './job-states.ts';
+import { runOptionsSchema } from '../options.ts';
+import { JOB_STATES, TERMINAL_STATES, type JobState } from './job-states.ts';
 import { summarize, type CheckpointSummary } from './summary.ts';
 
 export interface RunningJob {
@@ -45,10 +46,9 @@ export interface StatusOptions {
   errors?: number;
 }
 
-const S = JOB_STATES;
-const ERROR_STATES = [S.failed, S.incomplete, S.cancelled, S.expired, S.invalid] as const;
-/** As runOptionsSchema's leaseStaleMs default, for checkpoints whose options do not record it. */
-const DEFAULT_LEASE_STALE_MS = 30_000;
+const ERROR_STATES = TERMINAL_STATES.filter((s) => s !== JOB_STATES.completed);
+/** For checkpoints whose recorded options lack it: the run's own default. */
+const DEFAULT_LEASE_STALE_MS = runOptionsSchema.shape.leaseStaleMs.parse(undefined);
 
 const ERROR_SAMPLE_SQL = `SELECT * FROM jobs WHERE state IN (${ERROR_STATES.map((s) => `'${s}'`).join(', ')}) ORDER BY idx LIMIT ?`;
 

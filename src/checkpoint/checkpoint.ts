@@ -100,6 +100,9 @@ export type StateCounts = Record<JobState, number>;
 
 const S = JOB_STATES;
 
+/** Counters that record what the batch's API key may have bought (see mayChangeKey). */
+const KEY_COUNTERS = { sendingRuns: 'sending_runs', keyRejected: 'key_rejected' } as const;
+
 function deadHere(lease: LeaseInfo): boolean {
   if (lease.host !== hostname()) return false;
   try {
@@ -292,8 +295,31 @@ export class Checkpoint {
     return this.stmts.anyAccepted.get() !== undefined;
   }
 
-  setKeyFingerprint(salt: string, fingerprint: string): void {
-    this.w.setKey.run({ salt, fingerprint });
+  /**
+   * Whether the batch's API key may be replaced: only if the old one can have bought nothing.
+   * No run ever started sending, or the last was refused for its key (401/403) with nothing
+   * accepted. "Nothing accepted" alone is not enough: a POST in flight at a crash is not here.
+   */
+  mayChangeKey(): boolean {
+    const c = this.counters();
+    return !this.anyAccepted() && (!c[KEY_COUNTERS.sendingRuns] || (c[KEY_COUNTERS.keyRejected] ?? 0) > 0);
+  }
+
+  changeKey(salt: string, fingerprint: string): void {
+    this.db.transaction(() => {
+      this.w.setKey.run({ salt, fingerprint });
+      this.w.bump.run(KEY_COUNTERS.keyRejected, -(this.counters()[KEY_COUNTERS.keyRejected] ?? 0));
+    })();
+  }
+
+  /** Recorded before a run sends anything: from now on the key may have bought something. */
+  noteSendingRun(): void {
+    this.w.bump.run(KEY_COUNTERS.sendingRuns, 1);
+  }
+
+  /** The run stopped because the server refused the key; if nothing was accepted, it bought nothing. */
+  noteKeyRejected(): void {
+    if (!this.anyAccepted()) this.w.bump.run(KEY_COUNTERS.keyRejected, 1);
   }
 
   markLoaded(inputBytes: number, inputSha256: string): void {

@@ -1,10 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import { DEFAULT_BASE_URL } from '../api/client.ts';
+import { apiFlags, type ApiArgs } from './api-flags.ts';
 import type { CliIo } from './io.ts';
 
-export interface ModelsArgs {
-  'base-url': string;
-  'api-key'?: string;
+export interface ModelsArgs extends ApiArgs {
   json: boolean;
 }
 
@@ -13,9 +11,7 @@ export function modelsCommand(io: CliIo): CommandModule<object, ModelsArgs> {
     command: 'models',
     describe: 'list the models your API key can use',
     builder: (y) =>
-      y
-        .option('base-url', { type: 'string', describe: 'Sail API base URL [env SAIL_BASE_URL]', default: process.env['SAIL_BASE_URL'] || DEFAULT_BASE_URL, defaultDescription: DEFAULT_BASE_URL })
-        .option('api-key', { type: 'string', describe: 'Sail API key [env SAIL_API_KEY]' })
+      apiFlags(y)
         .option('json', { type: 'boolean', default: false, describe: 'print the list as JSON on stdout' }) as unknown as Argv<ModelsArgs>,
     handler: async (args) => {
       const { executeModels } = await import('./models-command.ts');

@@ -3,7 +3,7 @@ import type { RunnerEventMap } from '../engine/events.ts';
 import { runBatch, type RunSummary } from '../engine/runner.ts';
 import { defaultDbPath } from '../options.ts';
 import { EXIT, UsageError, formatIssue } from '../errors.ts';
-import { formatCount } from '../progress/human-format.ts';
+import { formatRequests, formatStateCounts, formatTokens } from '../progress/human-format.ts';
 import { attachReporter } from '../progress/reporter.ts';
 import { startSimulator, type Simulator } from '../sim/simulator.ts';
 import { parseDuration } from './duration.ts';
@@ -19,15 +19,14 @@ export function progressMode(stream: NodeJS.WriteStream): boolean {
 
 export function describeSummary(s: RunSummary): string {
   const c = s.counts;
-  const parts = (Object.keys(c) as (keyof typeof c)[]).filter((k) => c[k] > 0).map((k) => `${c[k]} ${k}`);
+  const parts = formatStateCounts(c);
   const head = s.stopped
-    ? `stopped after ${(s.wallMs / 1000).toFixed(1)}s: ${parts.join(', ')}. Rerun the same command to resume; nothing already sent will be paid for again.`
-    : `finished in ${(s.wallMs / 1000).toFixed(1)}s: ${s.total} jobs, ${parts.join(', ')}. Results: ${s.output}${s.errorsOutput ? `, errors: ${s.errorsOutput}` : ''}.`;
-  const t = s.tokens;
+    ? `stopped after ${(s.wallMs / 1000).toFixed(1)}s: ${parts}. Rerun the same command to resume; nothing already sent will be paid for again.`
+    : `finished in ${(s.wallMs / 1000).toFixed(1)}s: ${s.total} jobs, ${parts}. Results: ${s.output}${s.errorsOutput ? `, errors: ${s.errorsOutput}` : ''}.`;
   return (
     `${head}\n` +
-    `tokens: ${formatCount(t.input)} input (${formatCount(t.cached)} cached), ${formatCount(t.output)} output (${formatCount(t.reasoning)} reasoning)\n` +
-    `requests this run: ${formatCount(s.requests.posts)} POST, ${formatCount(s.requests.gets)} GET, ${formatCount(s.requests.retries)} retries; ` +
+    `tokens: ${formatTokens(s.tokens)}\n` +
+    `requests this run: ${formatRequests(s.requests)}; ` +
     `polls per job: ${s.polls.meanPerJob.toFixed(1)} on average, ${s.polls.maxPerJob} at most. Checkpoint: ${s.db}`
   );
 }

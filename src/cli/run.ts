@@ -1,15 +1,13 @@
 import type { Argv, CommandModule } from 'yargs';
 import { COMPLETION_WINDOWS } from '../api/completion-window.ts';
-import { DEFAULT_BASE_URL } from '../api/client.ts';
+import { apiFlags, apiKeyOf, type ApiArgs } from './api-flags.ts';
 import { optionalDuration } from './duration.ts';
 import type { CliIo } from './io.ts';
 
-export interface RunArgs {
+export interface RunArgs extends ApiArgs {
   input: string;
   output: string;
   db?: string;
-  'base-url': string;
-  'api-key'?: string;
   model?: string;
   'completion-window': string;
   'max-output-tokens'?: number;
@@ -34,12 +32,10 @@ export interface RunArgs {
 }
 
 export function runFlags<T>(y: Argv<T>) {
-  return y
+  return apiFlags(y)
     .positional('input', { type: 'string', describe: 'input JSONL file', demandOption: true })
     .option('output', { alias: 'o', type: 'string', describe: 'results JSONL file (written atomically, in input order)', demandOption: true })
     .option('db', { type: 'string', describe: 'checkpoint SQLite file [default: <output>.checkpoint.sqlite]' })
-    .option('base-url', { type: 'string', describe: 'Sail API base URL [env SAIL_BASE_URL]', default: process.env['SAIL_BASE_URL'] || DEFAULT_BASE_URL, defaultDescription: DEFAULT_BASE_URL })
-    .option('api-key', { type: 'string', describe: 'Sail API key [env SAIL_API_KEY]' })
     .option('model', { type: 'string', describe: 'model for lines that do not name one' })
     .option('completion-window', { type: 'string', choices: COMPLETION_WINDOWS, default: '24h', describe: "window for lines whose metadata has none (a line's own wins)" })
     .option('max-output-tokens', { type: 'number', describe: 'output-token cap for lines that do not set one' })
@@ -86,7 +82,7 @@ export function argvToRunOptions(a: RunArgs) {
     output: a.output,
     db: a.db,
     baseUrl: a['base-url'],
-    apiKey: a['api-key'] ?? process.env['SAIL_API_KEY'] ?? '',
+    apiKey: apiKeyOf(a),
     model: a.model,
     completionWindow: a['completion-window'] as (typeof COMPLETION_WINDOWS)[number],
     maxOutputTokens: a['max-output-tokens'],

@@ -1,6 +1,6 @@
 import { batchStatus, type BatchStatus } from '../checkpoint/batch-status.ts';
 import { EXIT, UsageError } from '../errors.ts';
-import { formatCount, formatDuration } from '../progress/human-format.ts';
+import { formatCount, formatDuration, formatRequests, formatStateCounts, formatTokens } from '../progress/human-format.ts';
 import type { CliIo } from './io.ts';
 import type { StatusArgs } from './status.ts';
 
@@ -14,22 +14,20 @@ function runnerLine(s: BatchStatus): string {
 }
 
 function jobsLine(s: BatchStatus): string {
-  const parts = (Object.keys(s.counts) as (keyof BatchStatus['counts'])[]).filter((k) => s.counts[k] > 0).map((k) => `${formatCount(s.counts[k])} ${k}`);
   const finished = s.total - s.unfinished;
   const pct = s.total === 0 ? 100 : Math.floor((finished * 100) / s.total);
-  return `${formatCount(s.total)}: ${parts.join(', ') || 'none'}; ${formatCount(finished)} finished (${pct}%)`;
+  return `${formatCount(s.total)}: ${formatStateCounts(s.counts) || 'none'}; ${formatCount(finished)} finished (${pct}%)`;
 }
 
 /** The status as a person reads it: aligned labels, then the oldest running jobs and the errors. */
 export function describeStatus(s: BatchStatus): string {
-  const t = s.tokens;
   const rows: [string, string][] = [
     ['checkpoint', s.db],
     ['input', s.loaded ? (s.input ?? '?') : `${s.input ?? '?'} (still being validated)`],
     ['runner', runnerLine(s)],
     ['jobs', jobsLine(s)],
-    ['tokens', `${formatCount(t.input)} input (${formatCount(t.cached)} cached), ${formatCount(t.output)} output (${formatCount(t.reasoning)} reasoning)`],
-    ['requests', `${formatCount(s.requests.posts)} POST, ${formatCount(s.requests.gets)} GET, ${formatCount(s.requests.retries)} retries (every run of this batch)`],
+    ['tokens', formatTokens(s.tokens)],
+    ['requests', `${formatRequests(s.requests)} (every run of this batch)`],
     ['polls', `${s.polls.meanPerJob.toFixed(1)} per job on average, ${formatCount(s.polls.maxPerJob)} at most (${formatCount(s.polls.total)} in all)`],
   ];
   if (s.createdAtMs !== null) {

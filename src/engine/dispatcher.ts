@@ -138,17 +138,10 @@ export class Dispatcher {
   flush(): void {
     const updates = this.updates;
     this.updates = [];
-    if (this.notified.size > 0) {
-      for (const x of updates) {
-        const u = x.update;
-        const id = u.kind === 'finished' ? u.responseId : u.kind === 'submitted' ? u.responseId : x.row.response_id;
-        if (id === null || !this.notified.has(id)) continue;
-        if (u.kind === 'finished') this.notified.delete(id);
-        else {
-          u.nextPollAtMs = Date.now();
-          this.notified.delete(id);
-        }
-      }
+    for (const { update: u, row } of this.notified.size > 0 ? updates : []) {
+      const id = u.kind === 'polled' ? row.response_id : u.responseId;
+      if (id === null || !this.notified.delete(id)) continue;
+      if (u.kind !== 'finished') u.nextPollAtMs = Date.now();
     }
     const r = this.o.requests;
     const delta = { posts: r.posts - this.flushed.posts, gets: r.gets - this.flushed.gets, retries: r.retries - this.flushed.retries };

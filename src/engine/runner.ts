@@ -110,15 +110,9 @@ async function verifyResume(cp: Checkpoint, o: RunOptions, events: RunnerEvents 
     );
   }
   if (keyFingerprint(o.apiKey, batch.keySalt) !== batch.keyFingerprint) {
-    // The old key may be swapped only if it can have bought nothing: no run ever started
-    // sending, or the last one was refused for its key (401/403) before anything was accepted.
-    // "Accepted" alone is not enough: a POST in flight at a crash is not in the checkpoint.
-    const counters = cp.counters();
-    const rejected = counters['key_rejected'] ?? 0;
-    if (!cp.anyAccepted() && (!counters['sending_runs'] || rejected > 0)) {
+    if (cp.mayChangeKey()) {
       const salt = newSalt();
-      cp.setKeyFingerprint(salt, keyFingerprint(o.apiKey, salt));
-      cp.apply([], { key_rejected: -rejected });
+      cp.changeKey(salt, keyFingerprint(o.apiKey, salt));
       return;
     }
     throw new CheckpointError(
@@ -237,10 +231,10 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       await verifyResume(cp, o, events);
     }
 
+    const stored = cp.batch()!;
     if (o.retryFailed) {
-      const namespace = cp.batch()!.namespace;
       const n = cp.requeueUnsuccessful((j) =>
-        idempotencyKey({ namespace, customId: j.custom_id, attempt: j.attempt, bodySha256: j.body_sha256 }),
+        idempotencyKey({ namespace: stored.namespace, customId: j.custom_id, attempt: j.attempt, bodySha256: j.body_sha256 }),
       );
       phase(events, 'loading', `retrying ${n} job${n === 1 ? '' : 's'} that ended unsuccessfully, with new idempotency keys`);
     }
@@ -265,7 +259,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
         safeEmit(events, 'request:retry', r);
       },
     });
-    const token = o.webhookUrl ? webhookToken(o.apiKey, cp.batch()!.namespace, cp.batch()!.inputSha256) : undefined;
+    const token = o.webhookUrl ? webhookToken(o.apiKey, stored.namespace, stored.inputSha256) : undefined;
     const dispatcher = new Dispatcher(cp, client, {
       random,
       pollIntervalMs: o.pollIntervalMs,
@@ -297,14 +291,12 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
 
     phase(events, 'running', `running ${cp.total()} jobs against ${o.baseUrl}`);
     let stopped: boolean;
-    cp.apply([], { sending_runs: 1 });
+    cp.noteSendingRun();
     try {
       ({ stopped } = await dispatcher.run());
     } catch (e) {
       const cause = (e as Error).cause;
-      if (e instanceof FatalRunError && (cause instanceof AuthenticationError || cause instanceof PermissionDeniedError) && !cp.anyAccepted()) {
-        cp.apply([], { key_rejected: 1 });
-      }
+      if (e instanceof FatalRunError && (cause instanceof AuthenticationError || cause instanceof PermissionDeniedError)) cp.noteKeyRejected();
       throw e;
     } finally {
       hooks.signal?.removeEventListener('abort', onAbort);

@@ -1,7 +1,10 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readBody } from '../api/read-body.ts';
 import { UsageError } from '../errors.ts';
+
+const MAX_PAYLOAD = 64 * 1024;
 
 /**
  * Completion webhooks (the seed docs' `completion_webhook` / `webhook_token` metadata). Sail calls
@@ -52,37 +55,29 @@ export class WebhookReceiver {
     /** Called with the response id of every authentic notification. */
     private readonly onCompleted: (responseId: string) => void,
   ) {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      req.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size <= 64 * 1024) chunks.push(c);
-      });
-      req.on('end', () => {
-        const auth = req.headers.authorization ?? '';
-        const given = auth.startsWith('Bearer ') ? auth.slice(7) : '';
-        if (req.method !== 'POST' || !sameSecret(given, this.token)) {
-          this.stats.refused++;
-          res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"invalid webhook token"}');
-          return;
-        }
-        let id: string | undefined;
-        try {
-          id = responseIdOf(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-        } catch {
-          id = undefined;
-        }
-        if (!id) {
-          this.stats.refused++;
-          res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"no response id in the payload"}');
-          return;
-        }
-        this.stats.accepted++;
-        this.onCompleted(id);
-        res.writeHead(204).end();
-      });
-    });
+    this.server = createServer((req, res) => void this.handle(req, res));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const answer = (status: number, error?: string) => {
+      if (status >= 400) this.stats.refused++;
+      res.writeHead(status, { 'content-type': 'application/json' }).end(error ? JSON.stringify({ error }) : undefined);
+    };
+    const text = await readBody(req, MAX_PAYLOAD).catch(() => undefined);
+    const auth = req.headers.authorization ?? '';
+    const given = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+    if (req.method !== 'POST' || !sameSecret(given, this.token)) return answer(401, 'invalid webhook token');
+    if (text === undefined) return answer(413, 'payload too large');
+    let id: string | undefined;
+    try {
+      id = responseIdOf(JSON.parse(text ?? ''));
+    } catch {
+      id = undefined;
+    }
+    if (!id) return answer(400, 'no response id in the payload');
+    this.stats.accepted++;
+    this.onCompleted(id);
+    answer(204);
   }
 
   async listen(host: string, port: number): Promise<AddressInfo> {

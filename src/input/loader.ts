@@ -144,10 +144,8 @@ export async function loadInput(cp: Checkpoint, o: LoadOptions): Promise<LoadRes
     }
     flush();
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ENOENT') throw new UsageError(`${o.file}: no such input file`, { cause: e });
-    if (code === 'EISDIR') throw new UsageError(`${o.file}: is a folder, not a JSONL file`, { cause: e });
-    if (code === 'EACCES') throw new UsageError(`${o.file}: permission denied reading the input file`, { cause: e });
+    // The runner has already checked that the file exists and is not a folder; reading can still be refused.
+    if ((e as { code?: string }).code === 'EACCES') throw new UsageError(`${o.file}: permission denied reading the input file`, { cause: e });
     throw e;
   }
 

@@ -22,3 +22,19 @@ export function formatRate(perSecond: number): string {
   if (perSecond * 60 >= 1) return `${fixed(perSecond * 60)}/min`;
   return `${fixed(perSecond * 3_600)}/h`;
 }
+
+/** "950 completed, 12 failed": the states that have jobs, in the order of the counts. */
+export function formatStateCounts(counts: Readonly<Record<string, number>>): string {
+  return Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .map(([state, n]) => `${formatCount(n)} ${state}`)
+    .join(', ');
+}
+
+export function formatTokens(t: { input: number; cached: number; output: number; reasoning: number }): string {
+  return `${formatCount(t.input)} input (${formatCount(t.cached)} cached), ${formatCount(t.output)} output (${formatCount(t.reasoning)} reasoning)`;
+}
+
+export function formatRequests(r: { posts: number; gets: number; retries: number }): string {
+  return `${formatCount(r.posts)} POST, ${formatCount(r.gets)} GET, ${formatCount(r.retries)} retries`;
+}

@@ -1,6 +1,7 @@
 import cliProgress from 'cli-progress';
+import { TERMINAL_STATES } from '../checkpoint/job-states.ts';
 import type { RunnerEvents, RunnerEventMap } from '../engine/events.ts';
-import { formatCount, formatDuration, formatRate } from './human-format.ts';
+import { formatCount, formatDuration, formatRate, formatRequests } from './human-format.ts';
 import { RateMeter } from './rate-meter.ts';
 
 export interface ReporterOptions {
@@ -19,8 +20,7 @@ type Finished = RunnerEventMap['job:finished'][0];
 const LISTED_FAILURES = 10;
 
 function finishedOf(p: Progress): number {
-  const c = p.counts;
-  return c.completed + c.failed + c.incomplete + c.cancelled + c.expired + c.invalid;
+  return TERMINAL_STATES.reduce((n, s) => n + p.counts[s], 0);
 }
 
 /** `left` rather than `eta`: cli-progress fills its own `{eta}` placeholder, from its own estimate. */
@@ -37,7 +37,7 @@ function plainLine(p: Progress, finishedPace: { rate: string; left: string }): s
   return (
     `${formatCount(done)}/${formatCount(p.total)} finished (${formatCount(c.completed)} completed, ${formatCount(done - c.completed)} not), ` +
     `${formatCount(c.submitted)} at the server, ${formatCount(c.pending)} to send; ${finishedPace.rate}, ${finishedPace.left}; ` +
-    `${p.inFlight} requests in flight (limit ${p.allowed}); ${formatCount(p.requests.posts)} POST, ${formatCount(p.requests.gets)} GET, ${formatCount(p.requests.retries)} retries`
+    `${p.inFlight} requests in flight (limit ${p.allowed}); ${formatRequests(p.requests)}`
   );
 }
 
@@ -124,11 +124,7 @@ export function attachReporter(events: RunnerEvents, o: ReporterOptions): () => 
     const notOk = done - c.completed;
     rows!.sent.update(sent, { name: 'sent    ', ...pace(sentMeter, c.pending), extra: '' });
     rows!.finished.update(done, { name: 'finished', ...pace(finishedMeter, p.total - done), extra: notOk ? ` | ${formatCount(notOk)} not completed` : '' });
-    rows!.requests.update(0, {
-      info:
-        `${p.inFlight} in flight (limit ${p.allowed}) | ${formatCount(p.requests.posts)} POST, ` +
-        `${formatCount(p.requests.gets)} GET, ${formatCount(p.requests.retries)} retries`,
-    });
+    rows!.requests.update(0, { info: `${p.inFlight} in flight (limit ${p.allowed}) | ${formatRequests(p.requests)}` });
   };
 
   const writeLine = (p: Progress) => {

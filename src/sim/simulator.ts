@@ -2,6 +2,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import { isCompletionWindow, type CompletionWindow } from '../api/completion-window.ts';
 import { bodySha256 } from '../api/idempotency-key.ts';
+import { readBody } from '../api/read-body.ts';
 import { BODY_SCHEMAS, type Endpoint } from '../input/schemas.ts';
 import { safeParseWorded, zodProblems } from '../input/normalize.ts';
 import { requestText, seededRandom, simulatedText } from './deterministic.ts';
@@ -96,6 +97,8 @@ const err = (status: number, message: string, type: string, code: string | null,
 
 const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '[::1]' || host === '::1';
 
+const MAX_BODY = 16 * 1024 * 1024;
+
 /**
  * A Sail look-alike on loopback, for tests, the demo (`--simulate`) and benchmarks. It keeps
  * everything in memory, computes each response's status from the clock (no timer per response),
@@ -188,7 +191,7 @@ export class Simulator {
     this.inFlight++;
     res.on('close', () => this.inFlight--);
     try {
-      const body = await readBody(req);
+      const body = await readBody(req, MAX_BODY);
       const reply = await this.route(req, res, body);
       if (reply) await this.send(res, reply);
     } catch (e) {
@@ -417,24 +420,6 @@ export class Simulator {
     }, Math.max(0, rec.readyAtMs - Date.now()));
     this.webhookTimers.add(timer);
   }
-}
-
-const MAX_BODY = 16 * 1024 * 1024;
-
-function readBody(req: IncomingMessage): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        reject(new Error('request body too large'));
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(chunks.length ? Buffer.concat(chunks).toString('utf8') : null));
-    req.on('error', reject);
-  });
 }
 
 export async function startSimulator(options: SimOptionsInput = {}): Promise<Simulator> {
