@@ -7,6 +7,7 @@ import type { RunnerEventMap } from '../src/engine/events.ts';
 import { runBatch } from '../src/engine/runner.ts';
 import { FatalRunError } from '../src/errors.ts';
 import { simFor } from './helpers/loopback.ts';
+import { workloadFor } from './helpers/batch.ts';
 import { testDir } from './helpers/tmp.ts';
 import { mismatches, readOutput, writeWorkload } from './helpers/workload.ts';
 
@@ -33,11 +34,7 @@ test('responses that end failed, incomplete or cancelled get an error line with 
 });
 
 test('`retry` gives unsuccessful jobs a new attempt and key, runs them, and rewrites the output in order', async (t) => {
-  const dir = testDir(t);
-  const sim = await simFor(t, { faults: { seed: 3, failRate: 0.2 } });
-  const input = join(dir, 'in.jsonl');
-  const output = join(dir, 'out.jsonl');
-  const expected = writeWorkload(input, 60);
+  const { sim, input, output, expected } = await workloadFor(t, 60, { sim: { faults: { seed: 3, failRate: 0.2 } } });
   const first = await runBatch({ input, output, baseUrl: sim.url, ...fast });
   const failed = first.counts.failed;
   assert.ok(failed > 0);

@@ -5,17 +5,14 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
 import { simFor } from './helpers/loopback.ts';
+import { workloadFor } from './helpers/batch.ts';
 import { testDir } from './helpers/tmp.ts';
 import { mismatches, readOutput, writeWorkload } from './helpers/workload.ts';
 
 const fastFlags = ['--poll-interval', '30ms', '--max-poll-interval', '200ms', '--max-rps', '0', '--log-every', '100ms'];
 
 test('SIGKILLed several times mid-run and rerun: complete ordered output, exactly one inference per line', async (t) => {
-  const dir = testDir(t);
-  const sim = await simFor(t, { latencyMs: { asap: 150, standard: 300, flex: 600 } });
-  const input = join(dir, 'in.jsonl');
-  const output = join(dir, 'out.jsonl');
-  const expected = writeWorkload(input, 400);
+  const { sim, input, output, expected } = await workloadFor(t, 400, { sim: { latencyMs: { asap: 150, standard: 300, flex: 600 } } });
   const args = ['run', input, '-o', output, '--base-url', sim.url, '--concurrency', '16', ...fastFlags];
 
   // Kill at different moments: during the first submissions, while polling, late in the run.
@@ -42,11 +39,7 @@ test('SIGKILLed several times mid-run and rerun: complete ordered output, exactl
 });
 
 test('rerunning a finished batch sends no POST and rewrites the same output', async (t) => {
-  const dir = testDir(t);
-  const sim = await simFor(t);
-  const input = join(dir, 'in.jsonl');
-  const output = join(dir, 'out.jsonl');
-  writeWorkload(input, 50);
+  const { sim, input, output } = await workloadFor(t, 50);
   const args = ['run', input, '-o', output, '--base-url', sim.url, ...fastFlags];
   const first = await runCli(args);
   assert.equal(first.code, 0, first.stderr);
@@ -61,11 +54,7 @@ test('rerunning a finished batch sends no POST and rewrites the same output', as
 });
 
 test('a checkpoint reused with a modified input file is refused with what to do', async (t) => {
-  const dir = testDir(t);
-  const sim = await simFor(t);
-  const input = join(dir, 'in.jsonl');
-  const output = join(dir, 'out.jsonl');
-  writeWorkload(input, 20);
+  const { sim, input, output } = await workloadFor(t, 20);
   const args = ['run', input, '-o', output, '--base-url', sim.url, ...fastFlags];
   assert.equal((await runCli(args)).code, 0);
   const posts = sim.stats().posts;
@@ -86,11 +75,7 @@ test('a checkpoint reused with a modified input file is refused with what to do'
 });
 
 test('a checkpoint started under another API key is refused (it would pay again)', async (t) => {
-  const dir = testDir(t);
-  const sim = await simFor(t);
-  const input = join(dir, 'in.jsonl');
-  const output = join(dir, 'out.jsonl');
-  writeWorkload(input, 10);
+  const { sim, input, output } = await workloadFor(t, 10);
   const args = ['run', input, '-o', output, '--base-url', sim.url, ...fastFlags];
   assert.equal((await runCli(args, { SAIL_API_KEY: 'key-one' })).code, 0);
   const r = await runCli(args, { SAIL_API_KEY: 'key-two' });
@@ -102,11 +87,7 @@ test('a checkpoint started under another API key is refused (it would pay again)
 });
 
 test('an unauthorized key stops the run at once with exit 3; rerunning with the right key resumes', async (t) => {
-  const dir = testDir(t);
-  const sim = await simFor(t, { apiKeys: ['good-key'] });
-  const input = join(dir, 'in.jsonl');
-  const output = join(dir, 'out.jsonl');
-  const expected = writeWorkload(input, 30);
+  const { dir, sim, input, output, expected } = await workloadFor(t, 30, { sim: { apiKeys: ['good-key'] } });
   const args = ['run', input, '-o', output, '--base-url', sim.url, '--db', join(dir, 'cp.sqlite'), ...fastFlags];
   const bad = await runCli(args, { SAIL_API_KEY: 'bad-key' });
   assert.equal(bad.code, 3, bad.stderr);
@@ -140,11 +121,7 @@ test('a --simulate run killed mid-run resumes like a real one (the simulator kee
 });
 
 test('`sailbatch retry` resends the jobs that failed, with new keys, and finishes the batch', async (t) => {
-  const dir = testDir(t);
-  const sim = await simFor(t, { faults: { seed: 9, failRate: 0.3 } });
-  const input = join(dir, 'in.jsonl');
-  const output = join(dir, 'out.jsonl');
-  const expected = writeWorkload(input, 30);
+  const { sim, input, output, expected } = await workloadFor(t, 30, { sim: { faults: { seed: 9, failRate: 0.3 } } });
   const args = [input, '-o', output, '--base-url', sim.url, ...fastFlags];
   const first = await runCli(['run', ...args]);
   assert.equal(first.code, 1, first.stderr);
@@ -160,11 +137,7 @@ test('`sailbatch retry` resends the jobs that failed, with new keys, and finishe
 });
 
 test('--simulate never sends or records the real key, so a simulated checkpoint cannot be resumed against the API', async (t) => {
-  const dir = testDir(t);
-  const sim = await simFor(t);
-  const input = join(dir, 'in.jsonl');
-  const output = join(dir, 'out.jsonl');
-  writeWorkload(input, 5);
+  const { sim, input, output } = await workloadFor(t, 5);
   const simulated = await runCli(['run', input, '-o', output, '--simulate'], { SAIL_API_KEY: 'real-key' });
   assert.equal(simulated.code, 0, simulated.stderr);
   const real = await runCli(['run', input, '-o', output, '--base-url', sim.url], { SAIL_API_KEY: 'real-key' });

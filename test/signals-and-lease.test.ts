@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
 import { simFor } from './helpers/loopback.ts';
+import { workloadFor } from './helpers/batch.ts';
 import { testDir } from './helpers/tmp.ts';
 import { mismatches, readOutput, writeWorkload } from './helpers/workload.ts';
 
@@ -11,11 +12,7 @@ const flags = ['--poll-interval', '30ms', '--max-poll-interval', '200ms', '--max
 const slow = { latencyMs: { asap: 400, standard: 800, flex: 1200 } };
 
 test('SIGINT mid-run stops within a few seconds with a resume hint; the rerun completes with no duplicate inference', async (t) => {
-  const dir = testDir(t);
-  const sim = await simFor(t, slow);
-  const input = join(dir, 'in.jsonl');
-  const output = join(dir, 'out.jsonl');
-  const expected = writeWorkload(input, 200);
+  const { sim, input, output, expected } = await workloadFor(t, 200, { sim: slow });
   const args = ['run', input, '-o', output, '--base-url', sim.url, '--concurrency', '8', ...flags];
 
   const child = spawnCli(args);
@@ -64,11 +61,7 @@ test('a second SIGINT quits at once, and the batch still resumes', async (t) => 
 });
 
 test('a second run on a busy checkpoint is refused; after the first is SIGKILLed a new run takes over', async (t) => {
-  const dir = testDir(t);
-  const sim = await simFor(t, slow);
-  const input = join(dir, 'in.jsonl');
-  const output = join(dir, 'out.jsonl');
-  const expected = writeWorkload(input, 60);
+  const { sim, input, output, expected } = await workloadFor(t, 60, { sim: slow });
   const args = ['run', input, '-o', output, '--base-url', sim.url, '--concurrency', '4', ...flags];
 
   const first = spawnCli(args);

@@ -8,6 +8,7 @@ import type { BatchStatus } from '../src/checkpoint/batch-status.ts';
 import type { RunSummary } from '../src/engine/runner.ts';
 import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
 import { simFor } from './helpers/loopback.ts';
+import { workloadFor } from './helpers/batch.ts';
 import { testDir } from './helpers/tmp.ts';
 import { mismatches, readOutput, writeWorkload, type OutputLine } from './helpers/workload.ts';
 
@@ -27,11 +28,7 @@ function tokensOf(lines: OutputLine[]) {
 }
 
 test('run --json prints only the summary on stdout; its counts, tokens, requests and polls match the checkpoint', async (t) => {
-  const dir = testDir(t);
-  const sim = await simFor(t);
-  const input = join(dir, 'in.jsonl');
-  const output = join(dir, 'out.jsonl');
-  writeWorkload(input, 50);
+  const { sim, input, output } = await workloadFor(t, 50);
   const extra = [
     { custom_id: 'chat', method: 'POST', url: '/v1/chat/completions', body: { model: 'openai/gpt-oss-20b', messages: [{ role: 'user', content: 'hi' }] } },
     { custom_id: 'msg', method: 'POST', url: '/v1/messages', body: { model: 'openai/gpt-oss-20b', max_tokens: 40, messages: [{ role: 'user', content: 'hi' }] } },
