@@ -1,0 +1,243 @@
+import type { JOB_STATES, JobState } from './job-states.ts';
+import type { CheckpointSummary } from './summary.ts';
+
+/**
+ * The store: the one place where a batch's state lives, behind one narrow interface. The
+ * engine, `status`, `export`, `retry` and the output writer use only this; SQL, driver types and
+ * connection handles stay inside the implementations (`sqlite/`, the embedded default with a
+ * one-runner lease, and `postgres/`, where many workers drain one batch through claims).
+ *
+ * Every method is async because the PostgreSQL store is; the engine awaits once per page of
+ * work or of updates, never once per line. Rows are camelCase and carry only the columns their
+ * reader needs.
+ *
+ * Work is handed out as claims in pages. `claimPending` and `claimDuePolls` return at most
+ * `limit` jobs, each claimed by the owner that joined with `acquireLease`; a claimed job is not
+ * handed out again (to anyone) until `apply` writes an update for it or `release` gives it
+ * back. SQLite's lease admits one runner, so there a claim is a bounded select plus an
+ * in-memory mark; PostgreSQL marks the rows (`FOR UPDATE SKIP LOCKED`, an owner and an expiry
+ * that `heartbeat` extends), so that a dead worker's claims return to the pool.
+ */
+
+export interface BatchMeta {
+  inputPath: string;
+  inputBytes: number;
+  inputSha256: string;
+  namespace: string;
+  keySalt: string;
+  keyFingerprint: string;
+  baseUrl: string;
+  optionsJson: string;
+  createdAtMs: number;
+  loadedAtMs: number | null;
+}
+
+/** Everything stored about one job: what `status`, `export` and the writer read. */
+export interface JobRow {
+  idx: number;
+  lineNo: number;
+  customId: string | null;
+  url: string;
+  body: string | null;
+  bodySha256: string | null;
+  completionWindow: string | null;
+  state: JobState;
+  attempt: number;
+  idempotencyKey: string | null;
+  responseId: string | null;
+  apiStatus: string | null;
+  statusCode: number | null;
+  requestId: string | null;
+  /** The final response object (or error body) as JSON text. */
+  result: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  submittedAtMs: number | null;
+  nextPollAtMs: number | null;
+  pollCount: number;
+  finishedAtMs: number | null;
+  updatedAtMs: number;
+}
+
+/** The columns the engine needs of any job it works on. */
+export interface WorkJob {
+  idx: number;
+  lineNo: number;
+  customId: string | null;
+  url: string;
+  completionWindow: string | null;
+  state: JobState;
+  attempt: number;
+}
+
+/** A claimed pending job: what a POST needs. */
+export interface JobToSend extends WorkJob {
+  state: typeof JOB_STATES.pending;
+  body: string;
+  idempotencyKey: string;
+}
+
+/** A claimed submitted job whose poll is due: what a GET and its schedule need. */
+export interface JobToPoll extends WorkJob {
+  state: typeof JOB_STATES.submitted;
+  responseId: string;
+  apiStatus: string | null;
+  submittedAtMs: number;
+  pollCount: number;
+}
+
+export interface NewJob {
+  idx: number;
+  lineNo: number;
+  customId: string | null;
+  url: string;
+  body: string | null;
+  bodySha256: string | null;
+  completionWindow: string | null;
+  state: typeof JOB_STATES.pending | typeof JOB_STATES.invalid;
+  idempotencyKey: string | null;
+  errorCode?: string | undefined;
+  errorMessage?: string | undefined;
+}
+
+/** A change to one job, queued by the engine and applied with others in one transaction. */
+export type JobUpdate =
+  | {
+      kind: 'submitted';
+      idx: number;
+      attempt: number;
+      responseId: string;
+      apiStatus: string | null;
+      requestId: string | null;
+      nextPollAtMs: number;
+    }
+  | {
+      kind: 'polled';
+      idx: number;
+      attempt: number;
+      apiStatus: string | null;
+      nextPollAtMs: number;
+    }
+  | {
+      kind: 'finished';
+      idx: number;
+      attempt: number;
+      state: Exclude<JobState, 'pending' | 'submitted' | 'invalid'>;
+      responseId: string | null;
+      apiStatus: string | null;
+      statusCode: number | null;
+      requestId: string | null;
+      result: string | null;
+      errorCode: string | null;
+      errorMessage: string | null;
+    };
+
+/** What `retry` needs to derive a job's next idempotency key. */
+export interface RetryKeyInput {
+  idx: number;
+  customId: string;
+  /** The attempt the new key is for (the old one + 1). */
+  attempt: number;
+  bodySha256: string;
+}
+
+export interface LeaseInfo {
+  owner: string;
+  pid: number;
+  host: string;
+  heartbeatMs: number;
+}
+
+export type StateCounts = Record<JobState, number>;
+
+/** Everything that only reads: what `status` and `export` use, also inside `snapshot`. */
+export interface StoreReader {
+  /** Where the store lives, for messages: a file path, or a URL without its password. */
+  readonly location: string;
+  batch(): Promise<BatchMeta | undefined>;
+  job(idx: number): Promise<JobRow | undefined>;
+  /** The input line that holds `customId`, for duplicate-id messages. */
+  lineOfCustomId(customId: string): Promise<number | undefined>;
+  /** Jobs in input order after `afterIdx`, at most `limit`: how the writer and export page through results. */
+  jobsPage(afterIdx: number, limit: number): Promise<JobRow[]>;
+  counts(): Promise<StateCounts>;
+  total(): Promise<number>;
+  /** Request counters over every run of the batch (posts, gets, retries, ...). */
+  counters(): Promise<Record<string, number>>;
+  /** Counts, tokens, requests and polls, all from one snapshot. */
+  summary(): Promise<CheckpointSummary>;
+  /** Submitted jobs, longest out first. */
+  oldestSubmitted(limit: number): Promise<JobRow[]>;
+  /** The first jobs in input order that ended other than completed. */
+  firstUnsuccessful(limit: number): Promise<JobRow[]>;
+  /** The process holding the run lease (SQLite) or the last to join (PostgreSQL), if any. */
+  lease(): Promise<LeaseInfo | undefined>;
+}
+
+export interface BatchStore extends StoreReader {
+  readonly readonly: boolean;
+
+  createBatch(meta: Omit<BatchMeta, 'loadedAtMs'>): Promise<void>;
+  /** The load finished: records the input's final size and digest. */
+  markLoaded(inputBytes: number, inputSha256: string): Promise<void>;
+  /** Inserts a page of jobs in one transaction; returns the ones whose customId was already taken. */
+  insertJobs(jobs: readonly NewJob[]): Promise<NewJob[]>;
+
+  /** Up to `limit` pending jobs in input order, claimed for this run's owner. */
+  claimPending(limit: number): Promise<JobToSend[]>;
+  /** Up to `limit` submitted jobs whose poll is due at `nowMs`, soonest first, claimed for this run's owner. */
+  claimDuePolls(nowMs: number, limit: number): Promise<JobToPoll[]>;
+  /** Gives claims back without an update (a request aborted at a stop). */
+  release(idxs: readonly number[]): Promise<void>;
+  /** When the soonest poll of any submitted job is due, or null when none is out at the server. */
+  nextPollAt(): Promise<number | null>;
+  /** Makes a submitted job's poll due now (a completion webhook named it); false if none matched. */
+  pollNow(responseId: string): Promise<boolean>;
+  /**
+   * Applies a page of updates and counter increments in one transaction, and ends the claims of
+   * the jobs it updates. Each update is guarded by the states its job may leave and by its
+   * attempt; one that matches no row throws StateTransitionError and nothing is written.
+   */
+  apply(updates: readonly JobUpdate[], counters?: Readonly<Record<string, number>>): Promise<void>;
+  /**
+   * Moves every job that ended unsuccessfully back to pending with attempt + 1. `keyFor` gives
+   * the new attempt's idempotency key; it is stored before anything is sent.
+   */
+  requeueUnsuccessful(keyFor: (job: RetryKeyInput) => string): Promise<number>;
+
+  /** Runs `read` on one consistent snapshot, while runs go on writing. */
+  snapshot<T>(read: (reader: StoreReader) => Promise<T>): Promise<T>;
+
+  /**
+   * Joins the batch as `owner`. SQLite: takes the one-runner lease, or throws
+   * CheckpointBusyError naming the holder (a lease whose heartbeat is older than `staleMs`, or
+   * whose process on this machine is gone, is taken over). PostgreSQL: registers a worker.
+   */
+  acquireLease(owner: string, staleMs: number): Promise<void>;
+  /** Renews the owner's lease and claims; false when another process has taken them over. */
+  heartbeat(owner: string): Promise<boolean>;
+  releaseLease(owner: string): Promise<void>;
+
+  /** Whether the server ever accepted a job of this batch (under the batch's API key). */
+  anyAccepted(): Promise<boolean>;
+  /**
+   * Whether the batch's API key may be replaced: only if the old one can have bought nothing.
+   * No run ever started sending, or the last was refused for its key (401/403) with nothing
+   * accepted. "Nothing accepted" alone is not enough: a POST in flight at a crash is not here.
+   */
+  mayChangeKey(): Promise<boolean>;
+  changeKey(salt: string, fingerprint: string): Promise<void>;
+  /** Recorded before a run sends anything: from now on the key may have bought something. */
+  noteSendingRun(): Promise<void>;
+  /** The run stopped because the server refused the key; if nothing was accepted, it bought nothing. */
+  noteKeyRejected(): Promise<void>;
+
+  /** Removes the batch and everything in it, and closes the store (a load that never finished). */
+  destroy(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenStoreOptions {
+  /** Only reads (status, export): never migrates, never writes. @default false */
+  readonly?: boolean;
+}
