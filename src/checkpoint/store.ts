@@ -177,7 +177,12 @@ export interface StoreReader {
 export interface BatchStore extends StoreReader {
   readonly readonly: boolean;
 
-  createBatch(meta: Omit<BatchMeta, 'loadedAtMs'>): Promise<void>;
+  /**
+   * Creates the batch. False when it already existed: another `run` of the same input created
+   * it a moment earlier (PostgreSQL: one database holds many batches, told apart by input digest
+   * and namespace); this store then works on that batch and the caller joins it as a worker.
+   */
+  createBatch(meta: Omit<BatchMeta, 'loadedAtMs'>): Promise<boolean>;
   /** The load finished: records the input's final size and digest. */
   markLoaded(inputBytes: number, inputSha256: string): Promise<void>;
   /** Inserts a page of jobs in one transaction; returns the ones whose customId was already taken. */
@@ -185,6 +190,9 @@ export interface BatchStore extends StoreReader {
 
   /** Up to `limit` pending jobs in input order, claimed for this run's owner. */
   claimPending(limit: number): Promise<JobToSend[]>;
+  // Fewer than `limit` does not mean that no pending job is left: other workers may hold claims
+  // that return to the pool when they expire. The batch is done when `counts()` shows no job
+  // pending or submitted.
   /** Up to `limit` submitted jobs whose poll is due at `nowMs`, soonest first, claimed for this run's owner. */
   claimDuePolls(nowMs: number, limit: number): Promise<JobToPoll[]>;
   /** Gives claims back without an update (a request aborted at a stop). */
@@ -197,8 +205,12 @@ export interface BatchStore extends StoreReader {
    * Applies a page of updates and counter increments in one transaction, and ends the claims of
    * the jobs it updates. Each update is guarded by the states its job may leave and by its
    * attempt; one that matches no row throws StateTransitionError and nothing is written.
+   * PostgreSQL guards each update by its claim as well: an update whose claim another worker took
+   * over (this one was paused past the expiry) is dropped, never written over the other's work,
+   * and its job is returned in `lost` so that the caller forgets it. SQLite's one runner never
+   * loses a claim: `lost` is always empty there.
    */
-  apply(updates: readonly JobUpdate[], counters?: Readonly<Record<string, number>>): Promise<void>;
+  apply(updates: readonly JobUpdate[], counters?: Readonly<Record<string, number>>): Promise<LostClaims>;
   /**
    * Moves every job that ended unsuccessfully back to pending with attempt + 1. `keyFor` gives
    * the new attempt's idempotency key; it is stored before anything is sent.
@@ -237,7 +249,18 @@ export interface BatchStore extends StoreReader {
   close(): Promise<void>;
 }
 
+/** Jobs whose update did not land because another worker holds their claim now. */
+export interface LostClaims {
+  lost: number[];
+}
+
 export interface OpenStoreOptions {
   /** Only reads (status, export): never migrates, never writes. @default false */
   readonly?: boolean;
+  /**
+   * Which batch of a PostgreSQL database: its id (`worker`, `status`, `export`), or the input it
+   * was made from (`run`: the batch of this input and namespace if one exists, else none until
+   * createBatch). A SQLite checkpoint holds one batch and ignores this.
+   */
+  batch?: { id: number } | { inputSha256: string; namespace: string };
 }
