@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { ENDPOINT_KINDS, type UsagePaths } from '../api/endpoints.ts';
 import type { RequestCounts } from '../engine/events.ts';
 import type { Checkpoint, StateCounts } from './checkpoint.ts';
 import { JOB_STATES } from './job-states.ts';
@@ -36,24 +37,19 @@ export interface CheckpointSummary {
 }
 
 /*
- * Usage lives in the stored final response object. The three endpoints name it differently
- * (Responses and Messages: input_tokens/output_tokens; chat completions: prompt_tokens/
- * completion_tokens; Messages counts cache hits in cache_read_input_tokens); the tests check
- * these sums against a JS reading of every result. `$.usage` is extracted once per row in the inner
- * query so the (possibly large) result text is parsed once, and the outer paths read only the
- * small usage object. json_valid keeps one malformed row from failing the whole summary.
+ * Usage lives in the stored final response object, under field names that differ per endpoint
+ * (the endpoints table lists them); the tests check these sums against a JS reading of every
+ * result. `$.usage` is extracted once per row in the inner query so the (possibly large) result
+ * text is parsed once, and the outer paths read only the small usage object. json_valid keeps
+ * one malformed row from failing the whole summary.
  */
+function usageSum(field: keyof UsagePaths): string {
+  const paths = [...new Set(Object.values(ENDPOINT_KINDS).flatMap((k) => k.usage[field]))];
+  return `COALESCE(SUM(COALESCE(${paths.map((p) => `json_extract(u, '$.${p}')`).join(', ')}, 0)), 0) AS ${field}`;
+}
+
 const TOKENS_SQL = `
-  SELECT
-    COALESCE(SUM(COALESCE(json_extract(u, '$.input_tokens'), json_extract(u, '$.prompt_tokens'))), 0) AS input,
-    COALESCE(SUM(COALESCE(json_extract(u, '$.output_tokens'), json_extract(u, '$.completion_tokens'))), 0) AS output,
-    COALESCE(SUM(
-      COALESCE(json_extract(u, '$.input_tokens_details.cached_tokens'), json_extract(u, '$.prompt_tokens_details.cached_tokens'), 0)
-      + COALESCE(json_extract(u, '$.cache_read_input_tokens'), 0)
-    ), 0) AS cached,
-    COALESCE(SUM(COALESCE(
-      json_extract(u, '$.output_tokens_details.reasoning_tokens'), json_extract(u, '$.completion_tokens_details.reasoning_tokens')
-    )), 0) AS reasoning
+  SELECT ${(['input', 'output', 'cached', 'reasoning'] as const).map(usageSum).join(',\n    ')}
   FROM (
     SELECT json_extract(result, '$.usage') AS u FROM jobs WHERE result IS NOT NULL AND json_valid(result)
   )

@@ -1,5 +1,5 @@
 import type { ApiReply } from '../api/client.ts';
-import { outputText } from '../api/response-output.ts';
+import { endpointOf } from '../api/endpoints.ts';
 import type { JobRow, JobUpdate } from '../checkpoint/checkpoint.ts';
 import { JOB_STATES, type JobState } from '../checkpoint/job-states.ts';
 
@@ -20,7 +20,7 @@ function endState(state: JobState): EndState {
  */
 export function finishedUpdate(row: JobRow, state: JobState, reply: ApiReply): Finished {
   const body = reply.body;
-  const text = outputText(body);
+  const text = endpointOf(row.url).outputText(body);
   const result = text !== null && body['output_text'] === undefined ? { ...body, output_text: text } : body;
   let errorCode: string | null = null;
   let errorMessage: string | null = null;

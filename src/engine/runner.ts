@@ -10,7 +10,8 @@ import { Checkpoint, type StateCounts } from '../checkpoint/checkpoint.ts';
 import { summarize, type PollStats, type TokenUsage } from '../checkpoint/summary.ts';
 import { CheckpointBusyError, CheckpointError, EXIT, FatalRunError, UsageError, type InputIssue } from '../errors.ts';
 import { AuthenticationError, PermissionDeniedError } from '../api/api-error.ts';
-import { loadInput } from '../input/loader.ts';
+import { loadJobs } from '../input/loader.ts';
+import { RequestLineSource } from '../input/request-lines.ts';
 import { defaultDbPath, runOptionsSchema, type RunOptions, type RunOptionsInput } from '../options.ts';
 import { assertDistinctTargets } from '../output/targets.ts';
 import { writeResults } from '../output/writer.ts';
@@ -210,11 +211,9 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
         createdAtMs: Date.now(),
       });
       try {
-        const loaded = await loadInput(cp, {
-          file: o.input,
-          defaults: { model: o.model, completionWindow: o.completionWindow, maxOutputTokens: o.maxOutputTokens },
+        const defaults = { model: o.model, completionWindow: o.completionWindow, maxOutputTokens: o.maxOutputTokens };
+        const loaded = await loadJobs(cp, new RequestLineSource(o.input, defaults, o.maxLineBytes), {
           namespace: o.namespace,
-          maxLineBytes: o.maxLineBytes,
           skipInvalid: o.skipInvalid,
           onIssue: hooks.onIssue,
           signal: hooks.signal,

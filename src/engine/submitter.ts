@@ -1,4 +1,5 @@
 import { RequestFailed, type SailClient } from '../api/client.ts';
+import { endpointOf } from '../api/endpoints.ts';
 import { stateForApiStatus, JOB_STATES } from '../checkpoint/job-states.ts';
 import type { JobRow, JobUpdate } from '../checkpoint/checkpoint.ts';
 import { crashPoint } from './crash-points.ts';
@@ -37,7 +38,7 @@ export async function submitJob(
   const body = decorate(JSON.parse(row.body!) as Record<string, unknown>);
   const key = row.idempotency_key!;
   try {
-    if (row.url !== '/v1/responses') {
+    if (endpointOf(row.url).mode === 'sync') {
       const reply = await client.createSync(row.url, body, key, signal);
       crashPoint('post-replied');
       return finishedUpdate(row, JOB_STATES.completed, reply);
@@ -46,7 +47,7 @@ export async function submitJob(
     crashPoint('post-replied');
     const id = reply.body['id'];
     if (typeof id !== 'string' || id === '') {
-      return failedUpdate(row, 'invalid_response', `POST /v1/responses answered HTTP ${reply.status} without a response id`, reply.status, reply.body);
+      return failedUpdate(row, 'invalid_response', `POST ${row.url} answered HTTP ${reply.status} without a response id`, reply.status, reply.body);
     }
     const state = stateForApiStatus(reply.body['status']);
     // A replayed key can return a response the server already let expire. Only a job out at the

@@ -1,7 +1,21 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { InputIssue } from '../errors.ts';
 import type { CompletionWindow } from '../api/completion-window.ts';
-import { BODY_SCHEMAS, MAX_TOKENS_FIELD, bareLine, batchLine, type Endpoint } from './schemas.ts';
+import { ENDPOINTS, ENDPOINT_KINDS, type Endpoint } from '../api/endpoints.ts';
+import { required } from './schemas.ts';
+
+/** The OpenAI Batch line: the request is under `body`, sent to `url`. */
+const batchLine = z.looseObject({
+  custom_id: z.string({ error: required('give each line its own custom_id') }).min(1).max(512),
+  method: z.literal('POST'),
+  url: z.enum(ENDPOINTS),
+  body: z.record(z.string(), z.unknown(), { error: required('give the request as an object') }),
+});
+
+/** A bare Responses body, with an optional custom_id beside its fields. */
+const bareLine = z.looseObject({
+  custom_id: z.string().min(1).max(512).optional(),
+});
 
 /** What run options fill in when a line leaves them out; what a line states wins. */
 export interface LineDefaults {
@@ -17,7 +31,7 @@ export interface NormalizedLine {
   completionWindow: CompletionWindow;
 }
 
-type Problem = Omit<InputIssue, 'file' | 'line'>;
+export type Problem = Omit<InputIssue, 'file' | 'line'>;
 
 export type NormalizeResult = { ok: true; value: NormalizedLine } | { ok: false; problems: Problem[] };
 
@@ -107,22 +121,21 @@ export function zodProblems(error: z.ZodError, prefix: string): Problem[] {
   });
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function applyDefaults(url: Endpoint, body: Record<string, unknown>, defaults: LineDefaults): Record<string, unknown> {
   const out: Record<string, unknown> = { ...body };
   if (out['model'] === undefined && defaults.model !== undefined) out['model'] = defaults.model;
-  const tokensField = MAX_TOKENS_FIELD[url];
-  if (out[tokensField] === undefined && defaults.maxOutputTokens !== undefined) out[tokensField] = defaults.maxOutputTokens;
+  const kind = ENDPOINT_KINDS[url];
+  if (out[kind.maxTokensField] === undefined && defaults.maxOutputTokens !== undefined) out[kind.maxTokensField] = defaults.maxOutputTokens;
   const metadata = isPlainObject(out['metadata']) ? { ...out['metadata'] } : out['metadata'] === undefined ? {} : out['metadata'];
   if (isPlainObject(metadata) && metadata['completion_window'] === undefined) {
     metadata['completion_window'] = defaults.completionWindow;
   }
   out['metadata'] = metadata;
-  if (url === '/v1/responses') out['background'] = true;
-  return out;
+  return { ...out, ...kind.forced };
 }
 
 /**
@@ -154,8 +167,23 @@ export function normalizeLine(parsed: unknown, lineNo: number, defaults: LineDef
     rawBody = rest;
     prefix = '';
   }
+  return normalizeRequest(customId, url, rawBody, prefix, defaults);
+}
+
+/**
+ * A request body from any source into the request sailbatch will send: run defaults applied,
+ * then checked against its endpoint's schema. `prefix` is where the body sits in the source's
+ * own shape, for the field names of the problems.
+ */
+export function normalizeRequest(
+  customId: string,
+  url: Endpoint,
+  rawBody: Record<string, unknown>,
+  prefix: string,
+  defaults: LineDefaults,
+): NormalizeResult {
   const body = applyDefaults(url, rawBody, defaults);
-  const checked = safeParseWorded(BODY_SCHEMAS[url], body);
+  const checked = safeParseWorded(ENDPOINT_KINDS[url].bodySchema, body);
   if (!checked.success) return { ok: false, problems: zodProblems(checked.error, prefix) };
   const completionWindow = (body['metadata'] as Record<string, string>)['completion_window'] as CompletionWindow;
   return { ok: true, value: { customId, url, body, completionWindow } };

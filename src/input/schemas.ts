@@ -9,7 +9,7 @@ import { COMPLETION_WINDOWS } from '../api/completion-window.ts';
  */
 
 /** For a field that may not be missing: the fix, when it is. Other complaints keep the house wording. */
-const required =
+export const required =
   (fix: string) =>
   (issue: { input?: unknown }): string | undefined =>
     issue.input === undefined ? `required; ${fix}` : undefined;
@@ -141,31 +141,4 @@ export const messagesBody = z.looseObject({
   top_k: unsupported,
   thinking: unsupported,
   service_tier: unsupported,
-});
-
-export const ENDPOINTS = ['/v1/responses', '/v1/chat/completions', '/v1/messages'] as const;
-export type Endpoint = (typeof ENDPOINTS)[number];
-
-export const BODY_SCHEMAS: Readonly<Record<Endpoint, z.ZodType>> = {
-  '/v1/responses': responsesBody,
-  '/v1/chat/completions': chatBody,
-  '/v1/messages': messagesBody,
-};
-
-/** Which body field carries the output-token cap, per endpoint (filled from --max-output-tokens). */
-export const MAX_TOKENS_FIELD: Readonly<Record<Endpoint, string>> = {
-  '/v1/responses': 'max_output_tokens',
-  '/v1/chat/completions': 'max_completion_tokens',
-  '/v1/messages': 'max_tokens',
-};
-
-export const batchLine = z.looseObject({
-  custom_id: z.string({ error: required('give each line its own custom_id') }).min(1).max(512),
-  method: z.literal('POST'),
-  url: z.enum(ENDPOINTS),
-  body: z.record(z.string(), z.unknown(), { error: required('give the request as an object') }),
-});
-
-export const bareLine = z.looseObject({
-  custom_id: z.string().min(1).max(512).optional(),
 });

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { isCompletionWindow, type CompletionWindow } from '../api/completion-window.ts';
 import { bodySha256 } from '../api/idempotency-key.ts';
 import { readBody } from '../api/read-body.ts';
-import { BODY_SCHEMAS, type Endpoint } from '../input/schemas.ts';
+import { ENDPOINT_KINDS, isEndpoint, type Endpoint } from '../api/endpoints.ts';
 import { safeParseWorded, zodProblems } from '../input/normalize.ts';
 import { requestText, seededRandom, simulatedText } from './deterministic.ts';
 import { renderResponse, renderSyncReply, type ResponseRecord } from './render.ts';
@@ -261,7 +261,7 @@ export class Simulator {
     }
     const m = /^\/v1\/responses\/([^/]+)$/.exec(path);
     if (req.method === 'GET' && m) return this.getResponse(decodeURIComponent(m[1]!), token);
-    if (req.method === 'POST' && (path === '/v1/responses' || path === '/v1/chat/completions' || path === '/v1/messages')) {
+    if (req.method === 'POST' && isEndpoint(path)) {
       return this.create(req, res, path, raw, token);
     }
     return err(404, `No route ${req.method} ${path}`, 'invalid_request_error', 'not_found');
@@ -381,7 +381,7 @@ export class Simulator {
   }
 
   private validate(endpoint: Endpoint, b: Record<string, unknown>): Reply | null {
-    const parsed = safeParseWorded(BODY_SCHEMAS[endpoint], b);
+    const parsed = safeParseWorded(ENDPOINT_KINDS[endpoint].bodySchema, b);
     if (!parsed.success) {
       const first = zodProblems(parsed.error, '')[0]!;
       return err(400, `${first.field}: ${first.message}`, 'invalid_request_error', 'invalid_value', first.field || null);
