@@ -1,0 +1,150 @@
+import type pg from 'pg';
+import { JOB_STATES, TERMINAL_STATES, type JobState } from '../job-states.ts';
+import type { BatchMeta, JobRow, LeaseInfo, StateCounts, StoreReader } from '../store.ts';
+import type { CheckpointSummary } from '../summary.ts';
+
+const S = JOB_STATES;
+
+/** Anything that runs a query: the pool, or the one client of a transaction or snapshot. */
+export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
+
+/** Every column of a job, named as JobRow names it. */
+export const JOB_COLUMNS = `idx, line_no AS "lineNo", custom_id AS "customId", url, body, body_sha256 AS "bodySha256",
+  completion_window AS "completionWindow", state, attempt, idempotency_key AS "idempotencyKey",
+  response_id AS "responseId", api_status AS "apiStatus", status_code AS "statusCode", request_id AS "requestId",
+  result, error_code AS "errorCode", error_message AS "errorMessage", submitted_at_ms AS "submittedAtMs",
+  next_poll_at_ms AS "nextPollAtMs", poll_count AS "pollCount", finished_at_ms AS "finishedAtMs", updated_at_ms AS "updatedAtMs"`;
+
+const BATCH_COLUMNS = `input_path AS "inputPath", input_bytes AS "inputBytes", input_sha256 AS "inputSha256", namespace,
+  key_salt AS "keySalt", key_fingerprint AS "keyFingerprint", base_url AS "baseUrl", options_json AS "optionsJson",
+  created_at_ms AS "createdAtMs", loaded_at_ms AS "loadedAtMs"`;
+
+const UNSUCCESSFUL = TERMINAL_STATES.filter((s) => s !== S.completed);
+
+/*
+ * Usage lives in the stored final response object, named differently by each endpoint (see
+ * summary.ts for SQLite); ::numeric accepts whatever number the server wrote.
+ */
+const TOKENS_SQL = `
+  SELECT
+    COALESCE(SUM(COALESCE((u->>'input_tokens')::numeric, (u->>'prompt_tokens')::numeric)), 0)::float8 AS input,
+    COALESCE(SUM(COALESCE((u->>'output_tokens')::numeric, (u->>'completion_tokens')::numeric)), 0)::float8 AS output,
+    COALESCE(SUM(
+      COALESCE((u->'input_tokens_details'->>'cached_tokens')::numeric, (u->'prompt_tokens_details'->>'cached_tokens')::numeric, 0)
+      + COALESCE((u->>'cache_read_input_tokens')::numeric, 0)
+    ), 0)::float8 AS cached,
+    COALESCE(SUM(COALESCE(
+      (u->'output_tokens_details'->>'reasoning_tokens')::numeric, (u->'completion_tokens_details'->>'reasoning_tokens')::numeric
+    )), 0)::float8 AS reasoning
+  FROM (SELECT result::jsonb->'usage' AS u FROM jobs WHERE batch_id = $1 AND result IS NOT NULL) r
+  WHERE jsonb_typeof(u) = 'object'`;
+
+const POLLS_SQL = `
+  SELECT COALESCE(SUM(poll_count), 0) AS total, COALESCE(MAX(poll_count), 0) AS max,
+    COUNT(submitted_at_ms) AS background, MAX(finished_at_ms) AS "lastFinishedAtMs"
+  FROM jobs WHERE batch_id = $1`;
+
+export function emptyCounts(): StateCounts {
+  return Object.fromEntries(Object.values(S).map((s) => [s, 0])) as StateCounts;
+}
+
+/** The read side of one batch in a PostgreSQL database, over any Queryable. */
+export class PgReader implements StoreReader {
+  constructor(
+    protected readonly q: Queryable,
+    readonly location: string,
+    protected batchId: number | undefined,
+  ) {}
+
+  /** The batch this store works on, once one is chosen or created. */
+  get id(): number | undefined {
+    return this.batchId;
+  }
+
+  protected async rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return (await this.q.query(sql, params)).rows as T[];
+  }
+
+  async batch(): Promise<BatchMeta | undefined> {
+    if (this.batchId === undefined) return undefined;
+    return (await this.rows<BatchMeta>(`SELECT ${BATCH_COLUMNS} FROM batches WHERE id = $1`, [this.batchId]))[0];
+  }
+
+  async job(idx: number): Promise<JobRow | undefined> {
+    return (await this.rows<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE batch_id = $1 AND idx = $2`, [this.batchId, idx]))[0];
+  }
+
+  async lineOfCustomId(customId: string): Promise<number | undefined> {
+    const r = await this.rows<{ lineNo: number }>('SELECT line_no AS "lineNo" FROM jobs WHERE batch_id = $1 AND custom_id = $2', [this.batchId, customId]);
+    return r[0]?.lineNo;
+  }
+
+  jobsPage(afterIdx: number, limit: number): Promise<JobRow[]> {
+    return this.rows<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE batch_id = $1 AND idx > $2 ORDER BY idx LIMIT $3`, [this.batchId, afterIdx, limit]);
+  }
+
+  async counts(): Promise<StateCounts> {
+    const out = emptyCounts();
+    for (const r of await this.rows<{ state: JobState; n: number }>('SELECT state, n FROM job_counts WHERE batch_id = $1', [this.batchId])) {
+      out[r.state] = r.n;
+    }
+    return out;
+  }
+
+  async total(): Promise<number> {
+    return Object.values(await this.counts()).reduce((a, b) => a + b, 0);
+  }
+
+  async counters(): Promise<Record<string, number>> {
+    const r = await this.rows<{ name: string; value: number }>('SELECT name, value FROM counters WHERE batch_id = $1', [this.batchId]);
+    return Object.fromEntries(r.map((c) => [c.name, c.value]));
+  }
+
+  async summary(): Promise<CheckpointSummary> {
+    const counts = await this.counts();
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    const [tokens] = await this.rows<CheckpointSummary['tokens']>(TOKENS_SQL, [this.batchId]);
+    const [polls] = await this.rows<{ total: number; max: number; background: number; lastFinishedAtMs: number | null }>(POLLS_SQL, [this.batchId]);
+    const counters = await this.counters();
+    return {
+      total,
+      counts,
+      unfinished: counts[S.pending] + counts[S.submitted],
+      tokens: tokens!,
+      requests: { posts: counters['posts'] ?? 0, gets: counters['gets'] ?? 0, retries: counters['retries'] ?? 0 },
+      polls: { total: polls!.total, meanPerJob: polls!.background === 0 ? 0 : polls!.total / polls!.background, maxPerJob: polls!.max },
+      createdAtMs: (await this.batch())?.createdAtMs ?? null,
+      lastFinishedAtMs: polls!.lastFinishedAtMs,
+    };
+  }
+
+  oldestSubmitted(limit: number): Promise<JobRow[]> {
+    return this.rows<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE batch_id = $1 AND state = $2 ORDER BY submitted_at_ms LIMIT $3`,
+      [this.batchId, S.submitted, limit],
+    );
+  }
+
+  firstUnsuccessful(limit: number): Promise<JobRow[]> {
+    return this.rows<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE batch_id = $1 AND state = ANY($2) ORDER BY idx LIMIT $3`,
+      [this.batchId, UNSUCCESSFUL, limit],
+    );
+  }
+
+  async lease(): Promise<LeaseInfo | undefined> {
+    const r = await this.rows<LeaseInfo>(
+      'SELECT owner, pid, host, heartbeat_ms AS "heartbeatMs" FROM workers WHERE batch_id = $1 ORDER BY heartbeat_ms DESC LIMIT 1',
+      [this.batchId],
+    );
+    return r[0];
+  }
+
+  /** The workers that joined this batch, most recent heartbeat first. */
+  workers(): Promise<LeaseInfo[]> {
+    return this.rows<LeaseInfo>(
+      'SELECT owner, pid, host, heartbeat_ms AS "heartbeatMs" FROM workers WHERE batch_id = $1 ORDER BY heartbeat_ms DESC',
+      [this.batchId],
+    );
+  }
+}

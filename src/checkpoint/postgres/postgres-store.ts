@@ -1,0 +1,412 @@
+import { hostname } from 'node:os';
+import type pg from 'pg';
+import { CheckpointError } from '../../errors.ts';
+import { runOptionsSchema } from '../../options.ts';
+import { JOB_STATES, RETRYABLE_STATES, sourcesOf, type JobState } from '../job-states.ts';
+import type { BatchMeta, BatchStore, JobToPoll, JobToSend, JobUpdate, LostClaims, NewJob, OpenStoreOptions, RetryKeyInput, StoreReader } from '../store.ts';
+import { connectionError, openPool, redactUrl } from './pg-connection.ts';
+import { migratePg } from './pg-migrations.ts';
+import { PgReader, type Queryable } from './pg-reader.ts';
+
+const S = JOB_STATES;
+/** For a batch whose recorded options lack them: the run's own defaults. */
+const DEFAULT_BUDGET = {
+  concurrency: runOptionsSchema.shape.concurrency.parse(undefined),
+  maxRps: runOptionsSchema.shape.maxRequestsPerSecond.parse(undefined),
+};
+const DEADLOCK = '40P01';
+const SERIALIZATION_FAILURE = '40001';
+
+/** Counters that record what the batch's API key may have bought (see mayChangeKey). */
+const KEY_COUNTERS = { sendingRuns: 'sending_runs', keyRejected: 'key_rejected' } as const;
+
+type BatchSelector = NonNullable<OpenStoreOptions['batch']>;
+
+const WORK_COLUMNS = `idx, line_no AS "lineNo", custom_id AS "customId", url, completion_window AS "completionWindow", state, attempt`;
+const SEND_COLUMNS = `${WORK_COLUMNS}, body, idempotency_key AS "idempotencyKey"`;
+const POLL_COLUMNS = `${WORK_COLUMNS}, response_id AS "responseId", api_status AS "apiStatus",
+  submitted_at_ms AS "submittedAtMs", poll_count AS "pollCount"`;
+
+/**
+ * Claims a page: the first `$3` rows of a partial index range that nobody holds (or whose
+ * holder let the claim expire), locked with SKIP LOCKED so that workers claiming at the same
+ * moment take different rows instead of queueing behind each other (graphile-worker's
+ * get_job, pg-boss's fetch). The claim is an owner and an expiry, written on the row.
+ */
+function claimSql(where: string, order: string, columns: string): string {
+  return `
+    WITH page AS (
+      SELECT idx FROM jobs
+      WHERE batch_id = $1 AND ${where} AND (claim_owner IS NULL OR claim_expires_ms < $4)
+      ORDER BY ${order} LIMIT $3
+      FOR UPDATE SKIP LOCKED
+    )
+    UPDATE jobs j SET claim_owner = $2, claim_expires_ms = $4 + $5
+    FROM page WHERE j.batch_id = $1 AND j.idx = page.idx
+    RETURNING ${columns.replace(/(^|,\s*)(\w+)/g, '$1j.$2')}`;
+}
+
+const CLAIM_PENDING = claimSql(`state = '${S.pending}'`, 'idx', SEND_COLUMNS);
+const CLAIM_DUE = claimSql(`state = '${S.submitted}' AND next_poll_at_ms <= $6`, 'next_poll_at_ms', POLL_COLUMNS);
+
+/**
+ * Applies a page of updates in one statement. Each update carries the state it moves to and
+ * the states it may leave (from TRANSITIONS); it lands only if the job is still at that attempt,
+ * in one of those states, and claimed by this worker. An update that does not land is one whose
+ * claim another worker took over (this one was paused or cut off past the expiry): it is
+ * dropped, never written over the other's work. Landing ends the claim.
+ */
+const APPLY_SQL = `
+  UPDATE jobs j SET
+    state = u.to_state,
+    response_id = COALESCE(u.response_id, j.response_id),
+    api_status = u.api_status,
+    request_id = COALESCE(u.request_id, j.request_id),
+    status_code = CASE WHEN u.finished THEN u.status_code ELSE j.status_code END,
+    result = CASE WHEN u.finished THEN u.result ELSE j.result END,
+    error_code = CASE WHEN u.finished THEN u.error_code ELSE j.error_code END,
+    error_message = CASE WHEN u.finished THEN u.error_message ELSE j.error_message END,
+    submitted_at_ms = CASE WHEN u.to_state = '${S.submitted}' AND j.state <> '${S.submitted}' THEN $3 ELSE j.submitted_at_ms END,
+    next_poll_at_ms = u.next_poll_at_ms,
+    poll_count = j.poll_count + CASE WHEN j.state = '${S.submitted}' THEN 1 ELSE 0 END,
+    finished_at_ms = CASE WHEN u.finished THEN $3 ELSE j.finished_at_ms END,
+    updated_at_ms = $3,
+    claim_owner = NULL,
+    claim_expires_ms = NULL
+  FROM unnest($4::int[], $5::int[], $6::text[], $7::text[], $8::bool[], $9::text[], $10::text[], $11::text[],
+              $12::int[], $13::text[], $14::text[], $15::text[], $16::bigint[])
+    AS u(idx, attempt, to_state, from_states, finished, response_id, api_status, request_id,
+         status_code, result, error_code, error_message, next_poll_at_ms)
+  WHERE j.batch_id = $1 AND j.idx = u.idx AND j.attempt = u.attempt AND j.claim_owner = $2
+    AND j.state = ANY (string_to_array(u.from_states, ','))
+  RETURNING j.idx`;
+
+const BUMP = `INSERT INTO counters (batch_id, name, value) SELECT $1, * FROM unnest($2::text[], $3::bigint[])
+  ON CONFLICT (batch_id, name) DO UPDATE SET value = counters.value + excluded.value`;
+
+function toState(u: JobUpdate): JobState {
+  return u.kind === 'finished' ? u.state : S.submitted;
+}
+
+function fromStates(u: JobUpdate): string {
+  return (u.kind === 'polled' ? [S.submitted] : sourcesOf(toState(u))).join(',');
+}
+
+/**
+ * A batch in a PostgreSQL database, drained by any number of workers at once. Work is handed out
+ * in claimed pages (claimPending, claimDuePolls); every write of a job is guarded by its claim;
+ * a worker's heartbeat extends its claims and its row in `workers`, and a worker that stops
+ * beating loses its claims at their expiry to whoever claims next.
+ */
+export class PostgresStore extends PgReader implements BatchStore {
+  private owner: string | undefined;
+  private claimTtlMs = 30_000;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    location: string,
+    batchId: number | undefined,
+    readonly readonly: boolean,
+  ) {
+    super(pool, location, batchId);
+  }
+
+  static async open(url: string, options: OpenStoreOptions = {}): Promise<PostgresStore> {
+    const location = redactUrl(url);
+    const pool = openPool(url, 4);
+    try {
+      const client = await pool.connect();
+      try {
+        if (!options.readonly) await migratePg(client, location);
+      } finally {
+        client.release();
+      }
+      const store = new PostgresStore(pool, location, undefined, options.readonly ?? false);
+      if (options.batch) await store.select(options.batch);
+      return store;
+    } catch (e) {
+      await pool.end().catch(() => {});
+      if (e instanceof CheckpointError) throw e;
+      throw connectionError(url, e);
+    }
+  }
+
+  /** Chooses the batch to work on; throws a CheckpointError naming the choices when an id is unknown. */
+  private async select(sel: BatchSelector): Promise<void> {
+    const r =
+      'id' in sel
+        ? await this.rows<{ id: number }>('SELECT id FROM batches WHERE id = $1', [sel.id])
+        : await this.rows<{ id: number }>('SELECT id FROM batches WHERE input_sha256 = $1 AND namespace = $2', [sel.inputSha256, sel.namespace]);
+    if (r[0]) this.batchId = r[0].id;
+    else if ('id' in sel) {
+      throw new CheckpointError(`${this.location}: no batch ${sel.id} in this database; \`sailbatch batches --db <url>\` lists them`);
+    }
+  }
+
+  private get batchOrThrow(): number {
+    if (this.batchId === undefined) throw new CheckpointError(`${this.location}: no batch chosen`);
+    return this.batchId;
+  }
+
+  private get ownerOrThrow(): string {
+    if (this.owner === undefined) throw new CheckpointError(`${this.location}: this process has not joined batch ${this.batchId} (acquireLease)`);
+    return this.owner;
+  }
+
+  /**
+   * Runs `fn` in a transaction. Two transactions of the fleet may lock the same rows in different
+   * orders (a heartbeat extending claims, an apply ending them, the per-state counts); PostgreSQL
+   * then aborts one of them, which is simply run again.
+   */
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const c = await this.pool.connect();
+      try {
+        await c.query('BEGIN');
+        const out = await fn(c);
+        await c.query('COMMIT');
+        return out;
+      } catch (e) {
+        await c.query('ROLLBACK').catch(() => {});
+        const code = (e as { code?: string }).code;
+        if (attempt < 5 && (code === DEADLOCK || code === SERIALIZATION_FAILURE)) continue;
+        throw e;
+      } finally {
+        c.release();
+      }
+    }
+  }
+
+  /**
+   * Creates the batch, or joins the one another `run` of the same input created a moment ago
+   * (the insert's conflict on input and namespace). The fleet's budget is the creating run's
+   * --concurrency and --max-rps.
+   */
+  async createBatch(meta: Omit<BatchMeta, 'loadedAtMs'>): Promise<boolean> {
+    const options = JSON.parse(meta.optionsJson) as { concurrency?: number; maxRequestsPerSecond?: number };
+    const budget = { concurrency: options.concurrency ?? DEFAULT_BUDGET.concurrency, maxRps: options.maxRequestsPerSecond ?? DEFAULT_BUDGET.maxRps };
+    const r = await this.rows<{ id: number }>(
+      `INSERT INTO batches (input_path, input_bytes, input_sha256, namespace, key_salt, key_fingerprint, base_url, options_json,
+         concurrency, max_rps, created_at_ms)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (input_sha256, namespace) DO NOTHING RETURNING id`,
+      [meta.inputPath, meta.inputBytes, meta.inputSha256, meta.namespace, meta.keySalt, meta.keyFingerprint, meta.baseUrl, meta.optionsJson,
+        budget.concurrency, budget.maxRps, meta.createdAtMs],
+    );
+    if (r[0]) {
+      this.batchId = r[0].id;
+      return true;
+    }
+    await this.select({ inputSha256: meta.inputSha256, namespace: meta.namespace });
+    return false;
+  }
+
+  async markLoaded(inputBytes: number, inputSha256: string): Promise<void> {
+    await this.q.query('UPDATE batches SET loaded_at_ms = $2, input_bytes = $3, input_sha256 = $4 WHERE id = $1', [
+      this.batchOrThrow, Date.now(), inputBytes, inputSha256,
+    ]);
+  }
+
+  async insertJobs(jobs: readonly NewJob[]): Promise<NewJob[]> {
+    if (jobs.length === 0) return [];
+    const col = <K extends keyof NewJob>(k: K) => jobs.map((j) => j[k] ?? null);
+    const r = await this.rows<{ idx: number }>(
+      `INSERT INTO jobs (batch_id, idx, line_no, custom_id, url, body, body_sha256, completion_window, state, idempotency_key,
+         error_code, error_message, updated_at_ms)
+       SELECT $1, u.*, $2 FROM unnest($3::int[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+         $10::text[], $11::text[], $12::text[], $13::text[]) AS u
+       ON CONFLICT (batch_id, custom_id) DO NOTHING RETURNING idx`,
+      [this.batchOrThrow, Date.now(), col('idx'), col('lineNo'), col('customId'), col('url'), col('body'), col('bodySha256'),
+        col('completionWindow'), col('state'), col('idempotencyKey'), col('errorCode'), col('errorMessage')],
+    );
+    if (r.length === jobs.length) return [];
+    const inserted = new Set(r.map((x) => x.idx));
+    return jobs.filter((j) => !inserted.has(j.idx));
+  }
+
+  async claimPending(limit: number): Promise<JobToSend[]> {
+    if (limit <= 0) return [];
+    const rows = await this.rows<JobToSend>(CLAIM_PENDING, [this.batchOrThrow, this.ownerOrThrow, limit, Date.now(), this.claimTtlMs]);
+    return rows.sort((a, b) => a.idx - b.idx);
+  }
+
+  async claimDuePolls(nowMs: number, limit: number): Promise<JobToPoll[]> {
+    if (limit <= 0) return [];
+    const rows = await this.rows<JobToPoll>(CLAIM_DUE, [this.batchOrThrow, this.ownerOrThrow, limit, Date.now(), this.claimTtlMs, nowMs]);
+    return rows.sort((a, b) => a.idx - b.idx);
+  }
+
+  async release(idxs: readonly number[]): Promise<void> {
+    if (idxs.length === 0) return;
+    await this.q.query('UPDATE jobs SET claim_owner = NULL, claim_expires_ms = NULL WHERE batch_id = $1 AND claim_owner = $2 AND idx = ANY($3)', [
+      this.batchOrThrow, this.ownerOrThrow, idxs,
+    ]);
+  }
+
+  async nextPollAt(): Promise<number | null> {
+    const r = await this.rows<{ t: number | null }>(`SELECT MIN(next_poll_at_ms) AS t FROM jobs WHERE batch_id = $1 AND state = $2`, [this.batchOrThrow, S.submitted]);
+    return r[0]?.t ?? null;
+  }
+
+  async pollNow(responseId: string): Promise<boolean> {
+    const r = await this.q.query('UPDATE jobs SET next_poll_at_ms = $3 WHERE batch_id = $1 AND response_id = $2 AND state = $4', [
+      this.batchOrThrow, responseId, Date.now(), S.submitted,
+    ]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async apply(updates: readonly JobUpdate[], counters: Readonly<Record<string, number>> = {}): Promise<LostClaims> {
+    const bumps = Object.entries(counters).filter(([, v]) => v !== 0);
+    if (updates.length === 0 && bumps.length === 0) return { lost: [] };
+    const batch = this.batchOrThrow;
+    return this.tx(async (c) => {
+      let lost: number[] = [];
+      if (updates.length > 0) {
+        const fin = (u: JobUpdate) => (u.kind === 'finished' ? u : undefined);
+        const r = await c.query<{ idx: number }>(APPLY_SQL, [
+          batch,
+          this.ownerOrThrow,
+          Date.now(),
+          updates.map((u) => u.idx),
+          updates.map((u) => u.attempt),
+          updates.map(toState),
+          updates.map(fromStates),
+          updates.map((u) => u.kind === 'finished'),
+          updates.map((u) => (u.kind === 'polled' ? null : u.responseId)),
+          updates.map((u) => u.apiStatus),
+          updates.map((u) => (u.kind === 'polled' ? null : u.requestId)),
+          updates.map((u) => fin(u)?.statusCode ?? null),
+          updates.map((u) => fin(u)?.result ?? null),
+          updates.map((u) => fin(u)?.errorCode ?? null),
+          updates.map((u) => fin(u)?.errorMessage ?? null),
+          updates.map((u) => (u.kind === 'finished' ? null : u.nextPollAtMs)),
+        ]);
+        if (r.rows.length !== updates.length) {
+          const landed = new Set(r.rows.map((x) => x.idx));
+          lost = updates.filter((u) => !landed.has(u.idx)).map((u) => u.idx);
+        }
+      }
+      if (bumps.length > 0) await c.query(BUMP, [batch, bumps.map(([k]) => k), bumps.map(([, v]) => v)]);
+      return { lost };
+    });
+  }
+
+  async requeueUnsuccessful(keyFor: (job: RetryKeyInput) => string): Promise<number> {
+    const batch = this.batchOrThrow;
+    return this.tx(async (c) => {
+      let n = 0;
+      for (;;) {
+        const page = (
+          await c.query<{ idx: number; customId: string; attempt: number; bodySha256: string }>(
+            `SELECT idx, custom_id AS "customId", attempt, body_sha256 AS "bodySha256" FROM jobs
+             WHERE batch_id = $1 AND state = ANY($2) ORDER BY idx LIMIT 1000 FOR UPDATE`,
+            [batch, RETRYABLE_STATES],
+          )
+        ).rows;
+        if (page.length === 0) return n;
+        const r = await c.query(
+          `UPDATE jobs j SET state = $3, attempt = j.attempt + 1, idempotency_key = u.key,
+             response_id = NULL, api_status = NULL, status_code = NULL, request_id = NULL, result = NULL,
+             error_code = NULL, error_message = NULL, submitted_at_ms = NULL, next_poll_at_ms = NULL,
+             poll_count = 0, finished_at_ms = NULL, updated_at_ms = $2, claim_owner = NULL, claim_expires_ms = NULL
+           FROM unnest($4::int[], $5::int[], $6::text[]) AS u(idx, attempt, key)
+           WHERE j.batch_id = $1 AND j.idx = u.idx AND j.attempt = u.attempt AND j.state = ANY($7)`,
+          [batch, Date.now(), S.pending, page.map((p) => p.idx), page.map((p) => p.attempt),
+            page.map((p) => keyFor({ ...p, attempt: p.attempt + 1 })), sourcesOf(S.pending)],
+        );
+        n += r.rowCount ?? 0;
+      }
+    });
+  }
+
+  async snapshot<T>(read: (reader: StoreReader) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const out = await read(new PgReader(c, this.location, this.batchId));
+      await c.query('COMMIT');
+      return out;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      c.release();
+    }
+  }
+
+  /**
+   * Joins the batch as a worker. Any number may join: there is no lease to refuse, only the
+   * claims on jobs. `staleMs` is how long a claim (and a worker's share of the budget) outlives
+   * its owner's last heartbeat.
+   */
+  async acquireLease(owner: string, staleMs: number): Promise<void> {
+    this.owner = owner;
+    this.claimTtlMs = staleMs;
+    await this.beat(this.q, owner);
+  }
+
+  private async beat(q: Queryable, owner: string): Promise<void> {
+    const now = Date.now();
+    await q.query(
+      `INSERT INTO workers (batch_id, owner, host, pid, started_at_ms, heartbeat_ms) VALUES ($1, $2, $3, $4, $5, $5)
+       ON CONFLICT (batch_id, owner) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms`,
+      [this.batchOrThrow, owner, hostname(), process.pid, now],
+    );
+  }
+
+  /**
+   * Extends this worker's claims and its row in `workers`. Always true: a worker whose claims
+   * were taken while it was paused keeps working; what it had claimed is simply not its own any
+   * more, and apply drops its updates for those jobs.
+   */
+  async heartbeat(owner: string): Promise<boolean> {
+    await this.tx(async (c) => {
+      await this.beat(c, owner);
+      await c.query('UPDATE jobs SET claim_expires_ms = $3 WHERE batch_id = $1 AND claim_owner = $2', [this.batchOrThrow, owner, Date.now() + this.claimTtlMs]);
+    });
+    return true;
+  }
+
+  async releaseLease(owner: string): Promise<void> {
+    if (this.batchId === undefined) return;
+    await this.tx(async (c) => {
+      await c.query('UPDATE jobs SET claim_owner = NULL, claim_expires_ms = NULL WHERE batch_id = $1 AND claim_owner = $2', [this.batchId, owner]);
+      await c.query('DELETE FROM workers WHERE batch_id = $1 AND owner = $2', [this.batchId, owner]);
+    });
+  }
+
+  async anyAccepted(): Promise<boolean> {
+    const c = await this.counts();
+    return Object.entries(c).some(([s, n]) => s !== S.pending && s !== S.invalid && n > 0);
+  }
+
+  async mayChangeKey(): Promise<boolean> {
+    const c = await this.counters();
+    return !(await this.anyAccepted()) && (!c[KEY_COUNTERS.sendingRuns] || (c[KEY_COUNTERS.keyRejected] ?? 0) > 0);
+  }
+
+  async changeKey(salt: string, fingerprint: string): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query('UPDATE batches SET key_salt = $2, key_fingerprint = $3 WHERE id = $1', [this.batchOrThrow, salt, fingerprint]);
+      await c.query('DELETE FROM counters WHERE batch_id = $1 AND name = $2', [this.batchOrThrow, KEY_COUNTERS.keyRejected]);
+    });
+  }
+
+  async noteSendingRun(): Promise<void> {
+    await this.q.query(BUMP, [this.batchOrThrow, [KEY_COUNTERS.sendingRuns], [1]]);
+  }
+
+  async noteKeyRejected(): Promise<void> {
+    if (!(await this.anyAccepted())) await this.q.query(BUMP, [this.batchOrThrow, [KEY_COUNTERS.keyRejected], [1]]);
+  }
+
+  async destroy(): Promise<void> {
+    if (this.batchId !== undefined) await this.q.query('DELETE FROM batches WHERE id = $1', [this.batchId]);
+    this.batchId = undefined;
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => {});
+  }
+}
