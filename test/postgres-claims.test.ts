@@ -163,3 +163,34 @@ test('a wrong password is reported without the password, with the fix', async (t
     return true;
   });
 });
+
+test('shared budget: live workers never hold more than the batch concurrency together; shares even out; a 429 reaches all', async (t) => {
+  const url = await pgDatabaseFor(t);
+  const first = await PostgresStore.open(url);
+  await first.createBatch({ ...meta(), optionsJson: JSON.stringify({ concurrency: 10, maxRequestsPerSecond: 40 }) });
+  const stores = [first, ...(await Promise.all([1, 2, 3].map(() => PostgresStore.open(url, { batch: { id: first.id! } }))))];
+  t.after(() => Promise.all(stores.map((s) => s.close())));
+  const owners = ['w0', 'w1', 'w2', 'w3'];
+  await stores[0]!.acquireLease('w0', 60_000);
+  const inFlight = [10, 0, 0, 0];
+  assert.equal((await stores[0]!.budget!.renew('w0', 0)).concurrency, 10, 'alone, a worker has the whole budget');
+  for (let i = 1; i < 4; i++) await stores[i]!.acquireLease(owners[i]!, 60_000);
+  const history: number[][] = [];
+  for (let round = 0; round < 4; round++) {
+    const shares: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const share = await stores[i]!.budget!.renew(owners[i]!, inFlight[i]!);
+      shares.push(share.concurrency);
+      inFlight[i] = Math.min(inFlight[i]!, share.concurrency) || share.concurrency; // requests drain to the share, then fill it
+      assert.ok(inFlight.reduce((a, b) => a + b, 0) <= 10, `round ${round}: in flight ${inFlight} exceeds 10`);
+    }
+    history.push(shares);
+  }
+  assert.deepEqual(history.at(-1), [3, 3, 2, 2], `shares even out (${JSON.stringify(history)})`);
+  const before = await stores[1]!.budget!.renew('w1', 3);
+  await stores[0]!.budget!.rateLimited(Date.now() + 5_000);
+  const after = await stores[3]!.budget!.renew('w3', 2);
+  assert.equal(after.rateLimits, before.rateLimits + 1);
+  assert.ok(after.pausedUntilMs > Date.now() + 4_000);
+  assert.equal(after.maxPerSecond, 8, 'requests per second follow the concurrency share');
+});

@@ -176,6 +176,8 @@ export interface StoreReader {
 
 export interface BatchStore extends StoreReader {
   readonly readonly: boolean;
+  /** Present where several workers share the batch's request budget. */
+  readonly budget?: SharedBudget | undefined;
 
   /**
    * Creates the batch. False when it already existed: another `run` of the same input created
@@ -247,6 +249,34 @@ export interface BatchStore extends StoreReader {
   /** Removes the batch and everything in it, and closes the store (a load that never finished). */
   destroy(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** This worker's part of the batch's request budget, as `SharedBudget.renew` last gave it. */
+export interface BudgetShare {
+  /** Requests this worker may have in flight now (0 until the others leave it room). */
+  concurrency: number;
+  /** Requests per second this worker may send; 0 for no cap. */
+  maxPerSecond: number;
+  /** No worker sends before this time (a 429 seen by any of them). */
+  pausedUntilMs: number;
+  /** 429 waves the fleet has seen so far: a rise means another worker was rate limited. */
+  rateLimits: number;
+}
+
+/**
+ * The batch's --concurrency and --max-rps, shared by the workers that drain it together
+ * (PostgreSQL). Only the store knows who else is working; a store where one process runs the
+ * batch has no `budget` and the process keeps the whole of it.
+ */
+export interface SharedBudget {
+  /**
+   * Renews this worker's share and says what the fleet saw. `inFlight` is what it has out now:
+   * its share never counts for less than that, so the sum over live workers stays within the
+   * batch's concurrency while shares move between them.
+   */
+  renew(owner: string, inFlight: number): Promise<BudgetShare>;
+  /** A 429 reached this worker: every worker pauses until `untilMs` and halves its share. */
+  rateLimited(untilMs: number): Promise<void>;
 }
 
 /** Jobs whose update did not land because another worker holds their claim now. */

@@ -3,7 +3,8 @@ import type pg from 'pg';
 import { CheckpointError } from '../../errors.ts';
 import { runOptionsSchema } from '../../options.ts';
 import { JOB_STATES, RETRYABLE_STATES, sourcesOf, type JobState } from '../job-states.ts';
-import type { BatchMeta, BatchStore, JobToPoll, JobToSend, JobUpdate, LostClaims, NewJob, OpenStoreOptions, RetryKeyInput, StoreReader } from '../store.ts';
+import type { BatchMeta, BatchStore, JobToPoll, JobToSend, JobUpdate, LostClaims, NewJob, OpenStoreOptions, RetryKeyInput, SharedBudget, StoreReader } from '../store.ts';
+import { PgSharedBudget } from './pg-budget.ts';
 import { connectionError, openPool, redactUrl } from './pg-connection.ts';
 import { migratePg } from './pg-migrations.ts';
 import { PgReader, type Queryable } from './pg-reader.ts';
@@ -101,6 +102,7 @@ function fromStates(u: JobUpdate): string {
 export class PostgresStore extends PgReader implements BatchStore {
   private owner: string | undefined;
   private claimTtlMs = 30_000;
+  private sharedBudget: PgSharedBudget | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -141,6 +143,11 @@ export class PostgresStore extends PgReader implements BatchStore {
     else if ('id' in sel) {
       throw new CheckpointError(`${this.location}: no batch ${sel.id} in this database; \`sailbatch batches --db <url>\` lists them`);
     }
+  }
+
+  get budget(): SharedBudget | undefined {
+    if (this.batchId === undefined) return undefined;
+    return (this.sharedBudget ??= new PgSharedBudget(this.pool, this.batchId, () => this.claimTtlMs));
   }
 
   private get batchOrThrow(): number {
