@@ -3,6 +3,13 @@
  */
 export { runBatch, parseRunOptions } from './engine/runner.ts';
 export type { RunSummary, RunHooks } from './engine/runner.ts';
+export { dryRunBatch } from './engine/dry-run.ts';
+export type { DryRunReport } from './engine/dry-run.ts';
+export type { WorkEstimate, EstimatedGroup, WindowTotal } from './cost/estimate.ts';
+export type { WorkGroup } from './cost/work-tally.ts';
+export type { CostRange } from './cost/cost.ts';
+export { loadPriceTable, parsePriceTable } from './cost/prices.ts';
+export type { PriceTable, TokenPrices } from './cost/prices.ts';
 export type { RunOptions, RunOptionsInput } from './options.ts';
 export { runOptionsSchema, defaultDbPath } from './options.ts';
 export type { RunnerEventMap, RunnerEvents, RunPhase, RequestCounts } from './engine/events.ts';

@@ -55,6 +55,10 @@ export const runOptionsSchema = z.object({
   webhookUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   /** host:port the webhook receiver listens on. */
   webhookListen: z.string().min(1).optional(),
+  /** Price table file (model → completion window → USD per 1M input, cached-input and output tokens): costs in dry runs, summaries and status. */
+  prices: z.string().min(1).optional(),
+  /** Spend cap in USD over every run of the batch: sending stops before it could be passed. Needs `prices`. */
+  maxCostUsd: z.number().positive().finite().optional(),
   /** A lease not renewed for this long belongs to a dead process and may be taken over. @default 30000 */
   leaseStaleMs: z.number().int().min(100).default(30_000),
   /** Seeded randomness for jitter (tests); default Math.random. */

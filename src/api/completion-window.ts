@@ -41,6 +41,11 @@ export const WINDOW_CADENCE: Readonly<Record<CompletionWindow, WindowCadence>> =
 
 export const POLL_GROWTH = 1.5;
 
+/** Whether two window names are the same window in the two vocabularies (`asap` and `priority`, ...). */
+export function sameWindow(a: CompletionWindow, b: CompletionWindow): boolean {
+  return WINDOW_CADENCE[a] === WINDOW_CADENCE[b];
+}
+
 export function isCompletionWindow(value: unknown): value is CompletionWindow {
   return typeof value === 'string' && (COMPLETION_WINDOWS as readonly string[]).includes(value);
 }

@@ -9,6 +9,7 @@ import { startSimulator, type Simulator } from '../sim/simulator.ts';
 import { parseDuration } from './duration.ts';
 import type { CliIo } from './io.ts';
 import { argvToRunOptions, type RunArgs } from './run.ts';
+import { executeDryRun } from './dry-run.ts';
 
 export const SIMULATOR_KEY = 'sailbatch-simulator';
 
@@ -32,6 +33,7 @@ export function describeSummary(s: RunSummary): string {
 }
 
 export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {
+  if (args['dry-run']) return executeDryRun(args, io);
   const options = argvToRunOptions(args);
   let sim: Simulator | undefined;
   if (args.simulate) {

@@ -29,6 +29,9 @@ export interface RunArgs extends ApiArgs {
   'log-every': string;
   'webhook-url'?: string;
   'webhook-listen'?: string;
+  'dry-run': boolean;
+  prices?: string;
+  'max-cost'?: number;
 }
 
 export function runFlags<T>(y: Argv<T>) {
@@ -56,6 +59,9 @@ export function runFlags<T>(y: Argv<T>) {
     .option('json', { type: 'boolean', default: false, describe: 'print the end-of-run summary as one JSON object on stdout' })
     .option('webhook-url', { type: 'string', describe: 'URL Sail calls when a response finishes (polling becomes a slow safety net)' })
     .option('webhook-listen', { type: 'string', describe: 'host:port where this process receives those calls' })
+    .option('dry-run', { type: 'boolean', default: false, describe: 'validate and count what a run would send (requests, tokens, cost); send nothing, write nothing' })
+    .option('prices', { type: 'string', describe: 'price table (JSON: model → window → USD per 1M tokens; see fixtures/prices.example.json)' })
+    .option('max-cost', { type: 'number', describe: 'stop sending before the batch could cost more than this many USD (needs --prices)' })
     .option('log-every', { type: 'string', default: '5s', describe: 'off a TTY, how often to log a progress line' });
 }
 
@@ -100,5 +106,7 @@ export function argvToRunOptions(a: RunArgs) {
     errorsOutput: a.errors,
     webhookUrl: a['webhook-url'],
     webhookListen: a['webhook-listen'],
+    prices: a.prices,
+    maxCostUsd: a['max-cost'],
   };
 }

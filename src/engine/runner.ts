@@ -11,6 +11,7 @@ import { summarize, type PollStats, type TokenUsage } from '../checkpoint/summar
 import { CheckpointBusyError, CheckpointError, EXIT, FatalRunError, UsageError, type InputIssue } from '../errors.ts';
 import { AuthenticationError, PermissionDeniedError } from '../api/api-error.ts';
 import { loadJobs } from '../input/loader.ts';
+import type { LineSource } from '../input/line-source.ts';
 import { RequestLineSource } from '../input/request-lines.ts';
 import { defaultDbPath, runOptionsSchema, type RunOptions, type RunOptionsInput } from '../options.ts';
 import { assertDistinctTargets } from '../output/targets.ts';
@@ -58,7 +59,7 @@ export function parseRunOptions(input: RunOptionsInput): RunOptions {
   throw new UsageError(`option ${issue.path.join('.')}: ${issue.message}`);
 }
 
-async function assertWritableFolder(file: string, what: string): Promise<void> {
+export async function assertWritableFolder(file: string, what: string): Promise<void> {
   const dir = dirname(resolve(file));
   const s = await stat(dir).catch((e: unknown) => {
     const code = (e as { code?: string }).code;
@@ -91,25 +92,31 @@ async function removeCheckpoint(db: string): Promise<void> {
   await Promise.all(['', '-wal', '-shm'].map((s) => rm(db + s, { force: true })));
 }
 
-/** Compares a loaded checkpoint with this run's input and key; refuses what would mix or pay twice. */
-async function verifyResume(cp: Checkpoint, o: RunOptions, events: RunnerEvents | undefined): Promise<void> {
+/** Refuses an input file that is not the one the checkpoint was made from (design invariant 6). */
+export async function assertSameInput(cp: Checkpoint, input: string): Promise<void> {
   const batch = cp.batch()!;
-  const s = await stat(o.input).catch((e: unknown) => {
-    throw new UsageError(`${o.input}: cannot read the input file (${(e as Error).message})`, { cause: e });
+  const s = await stat(input).catch((e: unknown) => {
+    throw new UsageError(`${input}: cannot read the input file (${(e as Error).message})`, { cause: e });
   });
   const changed =
     s.size !== batch.inputBytes
       ? `its size changed from ${batch.inputBytes} to ${s.size} bytes`
-      : (await sha256File(o.input)) !== batch.inputSha256
+      : (await sha256File(input)) !== batch.inputSha256
         ? 'its content changed (same size, different SHA-256)'
         : undefined;
   if (changed) {
     throw new CheckpointError(
-      `${o.input} is not the file checkpoint ${cp.file} was made from: ${changed}. ` +
+      `${input} is not the file checkpoint ${cp.file} was made from: ${changed}. ` +
         `To finish the original batch, restore the original file. To run the new file, use another --db ` +
         `(or delete ${cp.file}); lines that are unchanged will be answered from the server's idempotency store where it still has them.`,
     );
   }
+}
+
+/** Compares a loaded checkpoint with this run's input and key; refuses what would mix or pay twice. */
+async function verifyResume(cp: Checkpoint, o: RunOptions, events: RunnerEvents | undefined): Promise<void> {
+  const batch = cp.batch()!;
+  await assertSameInput(cp, o.input);
   if (keyFingerprint(o.apiKey, batch.keySalt) !== batch.keyFingerprint) {
     if (cp.mayChangeKey()) {
       const salt = newSalt();
@@ -136,6 +143,12 @@ async function verifyResume(cp: Checkpoint, o: RunOptions, events: RunnerEvents 
       message: `base URL differs from when this checkpoint was made (${batch.baseUrl}); responses submitted there will be looked up at ${o.baseUrl}`,
     });
   }
+}
+
+/** The source of this run's requests; a dry run reads the same one. */
+export function lineSourceFor(o: Pick<RunOptions, 'input' | 'model' | 'completionWindow' | 'maxOutputTokens' | 'maxLineBytes'>): LineSource {
+  const defaults = { model: o.model, completionWindow: o.completionWindow, maxOutputTokens: o.maxOutputTokens };
+  return new RequestLineSource(o.input, defaults, o.maxLineBytes);
 }
 
 function phase(events: RunnerEvents | undefined, p: RunnerEventMap['run:phase'][0]['phase'], message: string) {
@@ -211,8 +224,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
         createdAtMs: Date.now(),
       });
       try {
-        const defaults = { model: o.model, completionWindow: o.completionWindow, maxOutputTokens: o.maxOutputTokens };
-        const loaded = await loadJobs(cp, new RequestLineSource(o.input, defaults, o.maxLineBytes), {
+        const loaded = await loadJobs(cp, lineSourceFor(o), {
           namespace: o.namespace,
           skipInvalid: o.skipInvalid,
           onIssue: hooks.onIssue,

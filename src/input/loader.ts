@@ -22,6 +22,9 @@ export interface LoadResult {
   sha256: string;
 }
 
+/** Where loaded jobs go: the checkpoint, or a dry run's tally. */
+export type JobSink = Pick<Checkpoint, 'insertJobs' | 'lineOfCustomId'>;
+
 const INSERT_EVERY = 2_000;
 const KEEP_ISSUES = 20;
 
@@ -32,7 +35,7 @@ const KEEP_ISSUES = 20;
  * InputError after the whole source was read if any item is invalid and the user did not opt
  * into skipping.
  */
-export async function loadJobs(cp: Checkpoint, source: LineSource, o: LoadOptions): Promise<LoadResult> {
+export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions): Promise<LoadResult> {
   const kept: InputIssue[] = [];
   let invalidLines = 0;
   let buffer: NewJob[] = [];

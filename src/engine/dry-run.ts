@@ -1,0 +1,129 @@
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { isCompletionWindow } from '../api/completion-window.ts';
+import { Checkpoint, type JobRow, type NewJob } from '../checkpoint/checkpoint.ts';
+import { JOB_STATES, RETRYABLE_STATES, type JobState } from '../checkpoint/job-states.ts';
+import { estimateWork, type WorkEstimate } from '../cost/estimate.ts';
+import { loadPriceTable } from '../cost/prices.ts';
+import { WorkTally } from '../cost/work-tally.ts';
+import { UsageError } from '../errors.ts';
+import { loadJobs, type JobSink } from '../input/loader.ts';
+import { isEndpoint } from '../api/endpoints.ts';
+import { defaultDbPath, runOptionsSchema, type RunOptionsInput } from '../options.ts';
+import { assertDistinctTargets } from '../output/targets.ts';
+import { safeEmit } from './events.ts';
+import { assertSameInput, assertWritableFolder, lineSourceFor, type RunHooks } from './runner.ts';
+
+export interface DryRunReport extends WorkEstimate {
+  dryRun: true;
+  input: string;
+  /**
+   * `input`: the figures are the whole input file, validated as a run would (no checkpoint yet).
+   * `checkpoint`: a run would resume this checkpoint; the figures are the jobs it would still send.
+   */
+  source: 'input' | 'checkpoint';
+  db: string;
+  /** Valid requests in the input (`source: input`), or jobs in the checkpoint. */
+  jobs: number;
+  /** Invalid lines skipped (--skip-invalid); without it, any invalid line fails the dry run as it fails a run. */
+  invalid: number;
+  tokenizer: 'o200k_base';
+  prices: string | null;
+}
+
+/** A dry run needs no API key: nothing is sent. */
+const dryRunOptionsSchema = runOptionsSchema.partial({ apiKey: true });
+
+/** Tallies what the loader would store, and keeps only what duplicate detection needs: custom_id → line. */
+class TallySink implements JobSink {
+  readonly tally = new WorkTally();
+  private readonly lines = new Map<string, number>();
+  jobs = 0;
+  invalid = 0;
+
+  insertJobs(jobs: readonly NewJob[]): NewJob[] {
+    const dupes: NewJob[] = [];
+    for (const job of jobs) {
+      if (job.state === JOB_STATES.invalid) {
+        this.invalid++;
+        continue;
+      }
+      if (this.lines.has(job.customId!)) {
+        dupes.push(job);
+        continue;
+      }
+      this.lines.set(job.customId!, job.lineNo);
+      this.jobs++;
+      this.add(job);
+    }
+    return dupes;
+  }
+
+  lineOfCustomId(customId: string): number | undefined {
+    return this.lines.get(customId);
+  }
+
+  add(job: Pick<NewJob, 'url' | 'body' | 'completionWindow'>): void {
+    if (!isEndpoint(job.url) || !isCompletionWindow(job.completionWindow)) return;
+    this.tally.add(job.url, JSON.parse(job.body!) as Record<string, unknown>, job.completionWindow);
+  }
+}
+
+/**
+ * What a run with these options would send, without sending anything: no request of any kind,
+ * no output, no checkpoint. The input is read and validated exactly as a run reads it (every
+ * invalid line is reported, and fails the dry run unless skipped); when a loaded checkpoint
+ * exists, a run would resume it instead, so its unsent jobs are what is counted (with
+ * `retryFailed`, also the jobs `retry` would send again).
+ */
+export async function dryRunBatch(input: RunOptionsInput | Omit<RunOptionsInput, 'apiKey'>, hooks: RunHooks = {}): Promise<DryRunReport> {
+  const parsed = dryRunOptionsSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new UsageError(`option ${issue.path.join('.')}: ${issue.message}`);
+  }
+  const o = parsed.data;
+  const db = o.db ?? defaultDbPath(o.output);
+  const prices = o.prices === undefined ? undefined : await loadPriceTable(o.prices);
+  const inputStat = await stat(o.input).catch((e: unknown) => {
+    const code = (e as { code?: string }).code;
+    throw new UsageError(code === 'ENOENT' ? `${o.input}: no such input file` : `${o.input}: cannot read the input file (${code})`, { cause: e });
+  });
+  if (inputStat.isDirectory()) throw new UsageError(`${o.input}: is a folder, not a JSONL file`);
+  assertDistinctTargets({ db, output: o.output, errors: o.errorsOutput, input: o.input });
+  await assertWritableFolder(o.output, 'output');
+  if (o.errorsOutput) await assertWritableFolder(o.errorsOutput, 'errors output');
+
+  const base = { dryRun: true as const, input: resolve(o.input), db, tokenizer: 'o200k_base' as const, prices: o.prices ?? null };
+  const existing = await stat(db).then(
+    () => Checkpoint.open(db, { readonly: true }),
+    () => undefined,
+  );
+  try {
+    if (existing?.batch()?.loadedAtMs != null) {
+      await assertSameInput(existing, o.input);
+      const sink = new TallySink();
+      const toSend: JobState[] = [JOB_STATES.pending, ...(o.retryFailed ? RETRYABLE_STATES : [])];
+      let jobs = 0;
+      for (const row of existing.jobsInOrder() as Iterable<JobRow>) {
+        jobs++;
+        if (toSend.includes(row.state)) sink.add({ url: row.url, body: row.body, completionWindow: row.completion_window });
+      }
+      const estimate = estimateWork(sink.tally.groups(), prices);
+      const invalid = existing.counts()[JOB_STATES.invalid];
+      return { ...base, source: 'checkpoint', jobs, invalid, ...estimate };
+    }
+  } finally {
+    existing?.close();
+  }
+
+  const sink = new TallySink();
+  await loadJobs(sink, lineSourceFor(o), {
+    namespace: o.namespace,
+    skipInvalid: o.skipInvalid,
+    onIssue: hooks.onIssue,
+    signal: hooks.signal,
+    onProgress: (p) => safeEmit(hooks.events, 'input:progress', p),
+  });
+  return { ...base, source: 'input', jobs: sink.jobs, invalid: sink.invalid, ...estimateWork(sink.tally.groups(), prices) };
+}
