@@ -48,6 +48,7 @@ const finished = (idx: number, state: Finished['state'], over: Partial<Finished>
   statusCode: 200,
   requestId: null,
   result: JSON.stringify({ id: `resp_${idx}`, status: state }),
+  parsed: null,
   errorCode: state === 'completed' ? null : `${state}_code`,
   errorMessage: state === 'completed' ? null : `${state} message`,
   ...over,
@@ -137,7 +138,7 @@ describe('apply', () => {
   });
 
   test("'finished' reaches every end state from submitted", (t) => {
-    const ends = ['completed', 'failed', 'incomplete', 'cancelled', 'expired'] as const;
+    const ends = ['completed', 'failed', 'incomplete', 'cancelled', 'expired', 'invalid_output'] as const;
     const cp = seeded(t, ends.length, ends.length);
     cp.apply(ends.map((state, i) => finished(i, state)));
     ends.forEach((state, i) => {
@@ -163,6 +164,7 @@ describe('apply', () => {
       cancelled: 1,
       expired: 1,
       invalid: 0,
+      invalid_output: 1,
     });
   });
 

@@ -17,14 +17,15 @@ const S = JOB_STATES;
 
 // The diagram from design.md, written out independently of the table under test.
 const EXPECTED: Record<JobState, JobState[]> = {
-  pending: ['submitted', 'completed', 'failed', 'incomplete', 'cancelled'],
-  submitted: ['completed', 'failed', 'incomplete', 'cancelled', 'expired'],
+  pending: ['submitted', 'completed', 'failed', 'incomplete', 'cancelled', 'invalid_output'],
+  submitted: ['completed', 'failed', 'incomplete', 'cancelled', 'expired', 'invalid_output'],
   completed: [],
   failed: ['pending'],
   incomplete: ['pending'],
   cancelled: ['pending'],
   expired: ['pending'],
   invalid: [],
+  invalid_output: ['pending'],
 };
 
 describe('transitions', () => {
@@ -62,7 +63,7 @@ describe('transitions', () => {
   test('completed and invalid are dead ends; the other terminal states are retryable', () => {
     assert.deepEqual(TRANSITIONS[S.completed], []);
     assert.deepEqual(TRANSITIONS[S.invalid], []);
-    assert.deepEqual([...RETRYABLE_STATES].sort(), ['cancelled', 'expired', 'failed', 'incomplete']);
+    assert.deepEqual([...RETRYABLE_STATES].sort(), ['cancelled', 'expired', 'failed', 'incomplete', 'invalid_output']);
     assert.ok(!RETRYABLE_STATES.includes(S.completed));
     assert.ok(!RETRYABLE_STATES.includes(S.invalid));
   });
@@ -71,7 +72,8 @@ describe('transitions', () => {
     assert.deepEqual(sourcesOf(S.submitted), ['pending']);
     assert.deepEqual(sourcesOf(S.expired), ['submitted']);
     assert.deepEqual(sourcesOf(S.completed).sort(), ['pending', 'submitted']);
-    assert.deepEqual(sourcesOf(S.pending).sort(), ['cancelled', 'expired', 'failed', 'incomplete']);
+    assert.deepEqual(sourcesOf(S.pending).sort(), ['cancelled', 'expired', 'failed', 'incomplete', 'invalid_output']);
+    assert.deepEqual(sourcesOf(S.invalid_output).sort(), ['pending', 'submitted']);
     assert.deepEqual(sourcesOf(S.invalid), []);
     for (const to of ALL) for (const from of sourcesOf(to)) assert.ok(canTransition(from, to));
   });

@@ -49,7 +49,7 @@ test('an eval pipeline: runBatch with events, then summary, status and export th
   assert.ok(expected.every((e) => finished.get(e.customId)?.state === 'completed'));
   assert.ok(progressEvents > 0);
 
-  assert.deepEqual(summary.counts, { pending: 0, submitted: 0, completed: 40, failed: 1, incomplete: 0, cancelled: 0, expired: 0, invalid: 0 });
+  assert.deepEqual(summary.counts, { pending: 0, submitted: 0, completed: 40, failed: 1, incomplete: 0, cancelled: 0, expired: 0, invalid: 0, invalid_output: 0 });
   assert.equal(summary.requests.posts, 41);
   const outputTokens = readOutput(output).reduce((n, l) => n + Number((l.response?.body['usage'] as { output_tokens?: number } | undefined)?.output_tokens ?? 0), 0);
   assert.equal(summary.tokens.output, outputTokens);

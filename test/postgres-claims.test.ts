@@ -59,7 +59,7 @@ test('two stores opening a fresh database at once migrate it once; a reopen is a
   assert.equal((await c.query('SELECT version FROM sailbatch_schema')).rows[0].version, PG_SCHEMA_VERSION);
   await c.query('UPDATE sailbatch_schema SET version = version + 1');
   await c.end();
-  await assert.rejects(PostgresStore.open(url), /schema v2, this build supports v1; upgrade sailbatch/);
+  await assert.rejects(PostgresStore.open(url), new RegExp(`schema v${PG_SCHEMA_VERSION + 1}, this build supports v${PG_SCHEMA_VERSION}; upgrade sailbatch`));
 });
 
 test('claims: concurrent workers get disjoint pages in input order; a claimed job is handed to no one else', async (t) => {
@@ -119,7 +119,7 @@ test('due polls are claimed soonest first; finishing a job updates the per-state
   assert.equal(due[0]!.responseId, `r${due[0]!.idx}`);
   assert.deepEqual(await a.claimDuePolls(now, 10).then((r) => r.map((j) => j.idx).sort()), [0, 1]);
   await b.apply(due.map((j) => ({ kind: 'finished' as const, idx: j.idx, attempt: 0, state: S.completed, responseId: j.responseId, apiStatus: 'completed',
-    statusCode: 200, requestId: null, result: JSON.stringify({ usage: { input_tokens: 3, output_tokens: 4 } }), errorCode: null, errorMessage: null })));
+    statusCode: 200, requestId: null, result: JSON.stringify({ usage: { input_tokens: 3, output_tokens: 4 } }), parsed: null, errorCode: null, errorMessage: null })));
   const counts = await a.counts();
   assert.equal(counts[S.completed], 2);
   assert.equal(counts[S.submitted], 2);

@@ -36,6 +36,10 @@ export interface JobRow {
   result: string | null;
   error_code: string | null;
   error_message: string | null;
+  parsed: string | null;
+  source_row: string | null;
+  model: string | null;
+  sample: number | null;
   submitted_at_ms: number | null;
   next_poll_at_ms: number | null;
   poll_count: number;
@@ -55,6 +59,11 @@ export interface NewJob {
   idempotencyKey: string | null;
   errorCode?: string | undefined;
   errorMessage?: string | undefined;
+  /** The data row a templated request was made from (JSON object text). */
+  sourceRow?: string | null | undefined;
+  model?: string | null | undefined;
+  /** Fan-out sample number (1-based), when --samples asked for more than one. */
+  sample?: number | null | undefined;
 }
 
 /** A change to one job, queued by the engine and applied with others in one transaction. */
@@ -85,6 +94,8 @@ export type JobUpdate =
       statusCode: number | null;
       requestId: string | null;
       result: string | null;
+      /** The answer's parsed JSON text, when the request asked for a schema and the answer follows it. */
+      parsed: string | null;
       errorCode: string | null;
       errorMessage: string | null;
     };
@@ -164,13 +175,13 @@ export class Checkpoint {
     if (!readonly) {
       // A submitted job only ever finishes through a GET (the poll that saw it end), which
       // counts as a poll like the ones before it; `state` in SET is the row's old state.
-      for (const to of [S.completed, S.failed, S.incomplete, S.cancelled, S.expired] as const) {
+      for (const to of [S.completed, S.failed, S.incomplete, S.cancelled, S.expired, S.invalid_output] as const) {
         this.finishStmts.set(
           to,
           db.prepare(
             `UPDATE jobs SET state = '${to}', response_id = COALESCE(@responseId, response_id),
                api_status = @apiStatus, status_code = @statusCode, request_id = COALESCE(@requestId, request_id),
-               result = @result, error_code = @errorCode, error_message = @errorMessage,
+               result = @result, parsed = @parsed, error_code = @errorCode, error_message = @errorMessage,
                next_poll_at_ms = NULL, poll_count = poll_count + (state = '${S.submitted}'), finished_at_ms = @now, updated_at_ms = @now
              WHERE idx = @idx AND attempt = @attempt AND state IN (${inList(sourcesOf(to))})`,
           ),
@@ -192,9 +203,9 @@ export class Checkpoint {
       ),
       insertJob: db.prepare(
         `INSERT INTO jobs (idx, line_no, custom_id, url, body, body_sha256, completion_window, state, attempt,
-           idempotency_key, error_code, error_message, updated_at_ms)
+           idempotency_key, error_code, error_message, source_row, model, sample, updated_at_ms)
          VALUES (@idx, @lineNo, @customId, @url, @body, @bodySha256, @completionWindow, @state, 0,
-           @idempotencyKey, @errorCode, @errorMessage, @now)
+           @idempotencyKey, @errorCode, @errorMessage, @sourceRow, @model, @sample, @now)
          ON CONFLICT (custom_id) DO NOTHING`,
       ),
       pendingAfter: db.prepare(
@@ -218,7 +229,7 @@ export class Checkpoint {
       ),
       requeue: db.prepare(
         `UPDATE jobs SET state = '${S.pending}', attempt = attempt + 1, idempotency_key = @key,
-           response_id = NULL, api_status = NULL, status_code = NULL, request_id = NULL, result = NULL,
+           response_id = NULL, api_status = NULL, status_code = NULL, request_id = NULL, result = NULL, parsed = NULL,
            error_code = NULL, error_message = NULL, submitted_at_ms = NULL, next_poll_at_ms = NULL,
            poll_count = 0, finished_at_ms = NULL, updated_at_ms = @now
          WHERE idx = @idx AND attempt = @attempt AND state IN (${inList(sourcesOf(S.pending))})`,
@@ -332,7 +343,7 @@ export class Checkpoint {
     const dupes: NewJob[] = [];
     this.db.transaction(() => {
       for (const job of jobs) {
-        const res = this.w.insertJob.run({ errorCode: null, errorMessage: null, ...job, now });
+        const res = this.w.insertJob.run({ errorCode: null, errorMessage: null, sourceRow: null, model: null, sample: null, ...job, now });
         if (res.changes === 0) dupes.push(job);
       }
     })();

@@ -13,7 +13,14 @@
  * completed  Terminal. The final response object is stored.
  * failed, incomplete, cancelled, expired
  *            Terminal for this attempt; the output line carries the error. `retry` moves them
- *            back to `pending` with attempt + 1.
+ *            back to `pending` with attempt + 1. A response the server calls completed but that
+ *            was cut at the output-token cap is `incomplete` (src/answers/answer-checks.ts).
+ * invalid_output
+ *            Terminal for this attempt: the server answered, but the request asked for JSON
+ *            following a schema and the answer is not JSON or breaks the schema. Entered from
+ *            wherever `completed` is (the answer checks decide between the two, once). Paid for,
+ *            so never resent on its own; `retry` (or --output-retries) asks again with
+ *            attempt + 1, a new idempotency key and so a fresh answer.
  * invalid    Terminal and never sent: the line failed validation and the user chose
  *            --skip-invalid. Its output line carries the validation error. Not retryable: the
  *            fix is to edit the input, which makes a new batch.
@@ -27,6 +34,7 @@ export const JOB_STATES = {
   cancelled: 'cancelled',
   expired: 'expired',
   invalid: 'invalid',
+  invalid_output: 'invalid_output',
 } as const;
 
 export type JobState = (typeof JOB_STATES)[keyof typeof JOB_STATES];
@@ -34,14 +42,15 @@ export type JobState = (typeof JOB_STATES)[keyof typeof JOB_STATES];
 const S = JOB_STATES;
 
 export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
-  [S.pending]: [S.submitted, S.completed, S.failed, S.incomplete, S.cancelled],
-  [S.submitted]: [S.completed, S.failed, S.incomplete, S.cancelled, S.expired],
+  [S.pending]: [S.submitted, S.completed, S.failed, S.incomplete, S.cancelled, S.invalid_output],
+  [S.submitted]: [S.completed, S.failed, S.incomplete, S.cancelled, S.expired, S.invalid_output],
   [S.completed]: [],
   [S.failed]: [S.pending],
   [S.incomplete]: [S.pending],
   [S.cancelled]: [S.pending],
   [S.expired]: [S.pending],
   [S.invalid]: [],
+  [S.invalid_output]: [S.pending],
 };
 
 export const TERMINAL_STATES: readonly JobState[] = [
@@ -51,6 +60,7 @@ export const TERMINAL_STATES: readonly JobState[] = [
   S.cancelled,
   S.expired,
   S.invalid,
+  S.invalid_output,
 ];
 
 /** Terminal states that `retry` sends back to `pending`. */

@@ -79,6 +79,15 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX jobs_response_id ON jobs (response_id) WHERE response_id IS NOT NULL;
   `,
+  // v3: answers checked against a schema keep their parsed value (`parsed`, JSON text) for the
+  // output; data rows keep their values (`source_row`, a JSON object) for CSV output; fan-out
+  // jobs say which model and sample they are (`model` is the request's, for per-model figures).
+  `
+  ALTER TABLE jobs ADD COLUMN parsed TEXT;
+  ALTER TABLE jobs ADD COLUMN source_row TEXT;
+  ALTER TABLE jobs ADD COLUMN model TEXT;
+  ALTER TABLE jobs ADD COLUMN sample INTEGER;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -52,6 +52,14 @@ export interface JobRow {
   result: string | null;
   errorCode: string | null;
   errorMessage: string | null;
+  /** The answer's parsed JSON text, when the request asked for a schema and the answer follows it. */
+  parsed: string | null;
+  /** The data row a templated request was made from (JSON object text). */
+  sourceRow: string | null;
+  /** The request's model. */
+  model: string | null;
+  /** Fan-out sample number (1-based), when --samples asked for more than one. */
+  sample: number | null;
   submittedAtMs: number | null;
   nextPollAtMs: number | null;
   pollCount: number;
@@ -98,6 +106,9 @@ export interface NewJob {
   idempotencyKey: string | null;
   errorCode?: string | undefined;
   errorMessage?: string | undefined;
+  sourceRow?: string | null | undefined;
+  model?: string | null | undefined;
+  sample?: number | null | undefined;
 }
 
 /** A change to one job, queued by the engine and applied with others in one transaction. */
@@ -128,6 +139,8 @@ export type JobUpdate =
       statusCode: number | null;
       requestId: string | null;
       result: string | null;
+      /** The answer's parsed JSON text, when the request asked for a schema and the answer follows it. */
+      parsed: string | null;
       errorCode: string | null;
       errorMessage: string | null;
     };

@@ -23,6 +23,8 @@ interface SimArgs {
   'fail-rate': number;
   'incomplete-rate': number;
   'cancel-rate': number;
+  'truncate-rate': number;
+  'invalid-answer-rate': number;
   'expire-after-ms': number;
 }
 
@@ -55,6 +57,8 @@ export function simCommand(io: CliIo): CommandModule<object, SimArgs> {
         .option('fail-rate', rate('share of responses that end failed'))
         .option('incomplete-rate', rate('share of responses that end incomplete'))
         .option('cancel-rate', rate('share of responses that end cancelled'))
+        .option('truncate-rate', rate('share of responses that say completed but were cut at the output-token cap'))
+        .option('invalid-answer-rate', rate('share of answers to json_schema requests that are not JSON or break the schema'))
         .option('expire-after-ms', rate('forget finished responses this long after they finish (0: never)')) as unknown as Argv<SimArgs>,
     handler: async (a) => {
       const { startSimulator } = await import('../sim/simulator.ts');
@@ -79,6 +83,8 @@ export function simCommand(io: CliIo): CommandModule<object, SimArgs> {
           failRate: a['fail-rate'],
           incompleteRate: a['incomplete-rate'],
           cancelRate: a['cancel-rate'],
+          truncateRate: a['truncate-rate'],
+          invalidAnswerRate: a['invalid-answer-rate'],
           expireAfterMs: a['expire-after-ms'],
         },
       });

@@ -1,4 +1,5 @@
 import type { ApiReply } from '../api/client.ts';
+import { checkAnswer } from '../answers/answer-checks.ts';
 import { endpointOf } from '../api/endpoints.ts';
 import type { JobRow, JobUpdate } from '../checkpoint/checkpoint.ts';
 import { JOB_STATES, type JobState } from '../checkpoint/job-states.ts';
@@ -13,18 +14,33 @@ function endState(state: JobState): EndState {
   return state;
 }
 
+/** The JSON Schema a stored request asks its answer to follow, if any. */
+export function requestSchema(row: JobRow): Record<string, unknown> | undefined {
+  return row.body === null ? undefined : endpointOf(row.url).schemaOf(JSON.parse(row.body) as Record<string, unknown>);
+}
+
 /**
  * The final update of a job from the server's final object. `output_text` is added when the
  * server did not send it (OpenAI's SDKs compute it the same way), so every result line has its
- * text in one place whatever the response shape was.
+ * text in one place whatever the response shape was. What the server calls completed goes
+ * through the answer checks, which may make it `incomplete` or `invalid_output`; `schema` is the
+ * JSON Schema the request asked its answer to follow, if any.
  */
-export function finishedUpdate(row: JobRow, state: JobState, reply: ApiReply): Finished {
+export function finishedUpdate(row: JobRow, serverState: JobState, reply: ApiReply, schema?: Record<string, unknown>): Finished {
   const body = reply.body;
-  const text = endpointOf(row.url).outputText(body);
+  const kind = endpointOf(row.url);
+  const text = kind.outputText(body);
   const result = text !== null && body['output_text'] === undefined ? { ...body, output_text: text } : body;
+  let state = serverState;
   let errorCode: string | null = null;
   let errorMessage: string | null = null;
-  if (state !== JOB_STATES.completed) {
+  let parsed: string | null = null;
+  if (state === JOB_STATES.completed) {
+    const verdict = checkAnswer(kind, body, schema);
+    state = verdict.state;
+    if (verdict.state === JOB_STATES.completed) parsed = verdict.parsed;
+    else ({ errorCode, errorMessage } = verdict);
+  } else {
     const err = body['error'] as { code?: unknown; message?: unknown } | null | undefined;
     const incomplete = body['incomplete_details'] as { reason?: unknown } | null | undefined;
     errorCode = typeof err?.code === 'string' ? err.code : state === JOB_STATES.incomplete ? 'incomplete' : `response_${state}`;
@@ -45,6 +61,7 @@ export function finishedUpdate(row: JobRow, state: JobState, reply: ApiReply): F
     statusCode: reply.status,
     requestId: reply.requestId,
     result: JSON.stringify(result),
+    parsed,
     errorCode,
     errorMessage,
   };
@@ -68,6 +85,7 @@ export function failedUpdate(
     statusCode,
     requestId: null,
     result: body === null || body === undefined ? null : JSON.stringify(body),
+    parsed: null,
     errorCode,
     errorMessage,
   };

@@ -35,13 +35,16 @@ export async function submitJob(
   decorate: (body: Record<string, unknown>) => Record<string, unknown> = (b) => b,
   mayDefer = false,
 ): Promise<JobUpdate | Deferred> {
-  const body = decorate(JSON.parse(row.body!) as Record<string, unknown>);
+  const stored = JSON.parse(row.body!) as Record<string, unknown>;
+  const body = decorate(stored);
   const key = row.idempotency_key!;
+  const kind = endpointOf(row.url);
+  const schema = kind.schemaOf(stored);
   try {
-    if (endpointOf(row.url).mode === 'sync') {
+    if (kind.mode === 'sync') {
       const reply = await client.createSync(row.url, body, key, signal);
       crashPoint('post-replied');
-      return finishedUpdate(row, JOB_STATES.completed, reply);
+      return finishedUpdate(row, JOB_STATES.completed, reply, schema);
     }
     const reply = await client.createResponse(body, key, signal);
     crashPoint('post-replied');
@@ -59,7 +62,7 @@ export async function submitJob(
         errorMessage: `the server answered this job's idempotency key with response ${id}, which has expired; \`sailbatch retry\` sends it with a new key`,
       };
     }
-    if (state !== JOB_STATES.submitted) return finishedUpdate(row, state, reply);
+    if (state !== JOB_STATES.submitted) return finishedUpdate(row, state, reply, schema);
     return {
       kind: 'submitted',
       idx: row.idx,

@@ -4,7 +4,8 @@ import { JOB_STATES } from '../checkpoint/job-states.ts';
 
 /**
  * One output line in the OpenAI Batch output shape:
- * {"id","custom_id","response":{"status_code","request_id","body"},"error"}.
+ * {"id","custom_id","response":{"status_code","request_id","body"},"error"}, plus "parsed" (the
+ * answer's JSON value) when the request asked for a schema and the answer follows it.
  * The stored result is already JSON, so it is spliced in as text rather than parsed and
  * re-serialised: writing ten million lines stays a string-concatenation job.
  */
@@ -17,7 +18,7 @@ export function outputLine(row: JobRow): string {
     row.status_code === null && row.result === null
       ? 'null'
       : `{"status_code":${row.status_code ?? 200},"request_id":${JSON.stringify(row.request_id)},"body":${row.result ?? 'null'}}`;
-  if (row.state === JOB_STATES.completed) return `${head},"response":${response},"error":null}`;
+  if (row.state === JOB_STATES.completed) return `${head},"response":${response},"error":null${row.parsed === null ? '' : `,"parsed":${row.parsed}`}}`;
   const error =
     row.state === JOB_STATES.pending || row.state === JOB_STATES.submitted
       ? { code: 'not_finished', message: `job is still ${row.state}; rerun \`sailbatch run\` with the same arguments to finish it` }

@@ -34,6 +34,14 @@ export interface SimFaults {
   incompleteRate: number;
   /** Share that end `cancelled`. @default 0 */
   cancelRate: number;
+  /** Share that say `completed` but were cut at the output-token cap (`incomplete_details`). @default 0 */
+  truncateRate: number;
+  /**
+   * Share of answers to a json_schema request that are not JSON or break the schema. Drawn per
+   * idempotency key, not per body: a request asked again under a new key can get a good answer.
+   * @default 0
+   */
+  invalidAnswerRate: number;
   /** A finished response (and its idempotency key) is forgotten this long after it finished; 0 for never. @default 0 */
   expireAfterMs: number;
 }
@@ -52,10 +60,13 @@ export const NO_FAULTS: SimFaults = {
   failRate: 0,
   incompleteRate: 0,
   cancelRate: 0,
+  truncateRate: 0,
+  invalidAnswerRate: 0,
   expireAfterMs: 0,
 };
 
-export type Outcome = 'completed' | 'failed' | 'incomplete' | 'cancelled';
+/** `truncated`: the status says completed, but the answer was cut at the output-token cap. */
+export type Outcome = 'completed' | 'failed' | 'incomplete' | 'cancelled' | 'truncated';
 
 /** A number in [0, 1) fixed by the seed and a string. */
 export function hashUnit(seed: number, text: string): number {
@@ -67,5 +78,6 @@ export function outcomeFor(faults: SimFaults, bodyKey: string): Outcome {
   if ((u -= faults.failRate) < 0) return 'failed';
   if ((u -= faults.incompleteRate) < 0) return 'incomplete';
   if ((u -= faults.cancelRate) < 0) return 'cancelled';
+  if ((u -= faults.truncateRate) < 0) return 'truncated';
   return 'completed';
 }

@@ -24,7 +24,7 @@ export interface RenderOptions {
 
 function statusAt(rec: ResponseRecord, now: number, o: RenderOptions): string {
   const openai = o.statusVocabulary === 'openai';
-  if (now >= rec.readyAtMs) return rec.outcome;
+  if (now >= rec.readyAtMs) return rec.outcome === 'truncated' ? 'completed' : rec.outcome;
   if (now >= rec.createdAtMs + (rec.readyAtMs - rec.createdAtMs) / 3) return openai ? 'in_progress' : 'running';
   return openai ? 'queued' : 'pending';
 }
@@ -33,7 +33,8 @@ function statusAt(rec: ResponseRecord, now: number, o: RenderOptions): string {
 export function renderResponse(rec: ResponseRecord, now: number, o: RenderOptions): Record<string, unknown> {
   const status = statusAt(rec, now, o);
   const done = status === 'completed' || status === 'incomplete';
-  const text = status === 'incomplete' ? rec.text.slice(0, Math.ceil(rec.text.length / 2)) : rec.text;
+  const cut = done && (rec.outcome === 'incomplete' || rec.outcome === 'truncated');
+  const text = cut ? rec.text.slice(0, Math.ceil(rec.text.length / 2)) : rec.text;
   const inTokens = countTokens(requestText(rec.body));
   const outTokens = done ? countTokens(text) : 0;
   const reasoning = done && (rec.body['reasoning'] as { effort?: string } | undefined)?.effort ? 8 : 0;
@@ -58,7 +59,7 @@ export function renderResponse(rec: ResponseRecord, now: number, o: RenderOption
     input: rec.body['input'],
     output,
     error: status === 'failed' ? { code: 'server_error', message: 'The simulated model failed to produce a response.' } : null,
-    incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
+    incomplete_details: cut ? { reason: 'max_output_tokens' } : null,
     max_output_tokens: rec.body['max_output_tokens'] ?? null,
     reasoning: rec.body['reasoning'] ?? {},
     text: rec.body['text'] ?? { format: { type: 'text' } },

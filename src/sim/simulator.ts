@@ -6,6 +6,7 @@ import { readBody } from '../api/read-body.ts';
 import { ENDPOINT_KINDS, isEndpoint, type Endpoint } from '../api/endpoints.ts';
 import { safeParseWorded, zodProblems } from '../input/normalize.ts';
 import { requestText, seededRandom, simulatedText } from './deterministic.ts';
+import { brokenAnswer, schemaAnswer } from './schema-answer.ts';
 import { renderResponse, renderSyncReply, type ResponseRecord } from './render.ts';
 import { appendJournal, readJournal, type JournalEntry } from './sim-journal.ts';
 import { NO_FAULTS, hashUnit, outcomeFor, type SimFaults } from './faults.ts';
@@ -349,7 +350,7 @@ export class Simulator {
       createdAtMs: now,
       readyAtMs: now + latency,
       outcome: endpoint === '/v1/responses' ? outcomeFor(this.options.faults, bodyHash) : 'completed',
-      text: simulatedText(model, requestText(b)),
+      text: this.answer(endpoint as Endpoint, b, model, key),
     };
     const keyRec: KeyRecord | undefined = scoped === undefined ? undefined : { bodyHash, inFlight: false, createdAtMs: now };
     if (scoped !== undefined) this.keys.set(scoped, keyRec!);
@@ -378,6 +379,21 @@ export class Simulator {
     }
     this.remember({ key: scoped, bodyHash, response: endpoint === '/v1/responses' ? rec : undefined, reply: { status: reply.status, body: reply.body } });
     return reply;
+  }
+
+  /** The answer's text: an echo of the request, or JSON following the schema it asked for. */
+  private answer(endpoint: Endpoint, b: Record<string, unknown>, model: string, key: string | undefined): string {
+    const text = requestText(b);
+    const schema = ENDPOINT_KINDS[endpoint].schemaOf(b);
+    if (!schema) return simulatedText(model, text);
+    const seed = `${model}\u0000${text}`;
+    const f = this.options.faults;
+    const draw = key === undefined ? this.random() : hashUnit(f.seed, `answer\u0000${key}`);
+    if (f.invalidAnswerRate > 0 && draw < f.invalidAnswerRate) {
+      this.fault('invalid answer');
+      return brokenAnswer(schema, seed, text);
+    }
+    return JSON.stringify(schemaAnswer(schema, seed, text));
   }
 
   private validate(endpoint: Endpoint, b: Record<string, unknown>): Reply | null {

@@ -134,6 +134,10 @@ export const PG_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (batch_id, owner)
   );
   `,
+  // v2: as SQLite's v3: parsed answers, the data row of a templated request, fan-out model and sample.
+  `
+  ALTER TABLE jobs ADD COLUMN parsed TEXT, ADD COLUMN source_row TEXT, ADD COLUMN model TEXT, ADD COLUMN sample INTEGER;
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

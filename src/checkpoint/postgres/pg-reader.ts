@@ -12,7 +12,8 @@ export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 export const JOB_COLUMNS = `idx, line_no AS "lineNo", custom_id AS "customId", url, body, body_sha256 AS "bodySha256",
   completion_window AS "completionWindow", state, attempt, idempotency_key AS "idempotencyKey",
   response_id AS "responseId", api_status AS "apiStatus", status_code AS "statusCode", request_id AS "requestId",
-  result, error_code AS "errorCode", error_message AS "errorMessage", submitted_at_ms AS "submittedAtMs",
+  result, error_code AS "errorCode", error_message AS "errorMessage", parsed, source_row AS "sourceRow", model, sample,
+  submitted_at_ms AS "submittedAtMs",
   next_poll_at_ms AS "nextPollAtMs", poll_count AS "pollCount", finished_at_ms AS "finishedAtMs", updated_at_ms AS "updatedAtMs"`;
 
 const BATCH_COLUMNS = `input_path AS "inputPath", input_bytes AS "inputBytes", input_sha256 AS "inputSha256", namespace,

@@ -67,6 +67,7 @@ const APPLY_SQL = `
     result = CASE WHEN u.finished THEN u.result ELSE j.result END,
     error_code = CASE WHEN u.finished THEN u.error_code ELSE j.error_code END,
     error_message = CASE WHEN u.finished THEN u.error_message ELSE j.error_message END,
+    parsed = CASE WHEN u.finished THEN u.parsed ELSE j.parsed END,
     submitted_at_ms = CASE WHEN u.to_state = '${S.submitted}' AND j.state <> '${S.submitted}' THEN $3 ELSE j.submitted_at_ms END,
     next_poll_at_ms = u.next_poll_at_ms,
     poll_count = j.poll_count + CASE WHEN j.state = '${S.submitted}' THEN 1 ELSE 0 END,
@@ -75,9 +76,9 @@ const APPLY_SQL = `
     claim_owner = NULL,
     claim_expires_ms = NULL
   FROM unnest($4::int[], $5::int[], $6::text[], $7::text[], $8::bool[], $9::text[], $10::text[], $11::text[],
-              $12::int[], $13::text[], $14::text[], $15::text[], $16::bigint[])
+              $12::int[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::text[])
     AS u(idx, attempt, to_state, from_states, finished, response_id, api_status, request_id,
-         status_code, result, error_code, error_message, next_poll_at_ms)
+         status_code, result, error_code, error_message, next_poll_at_ms, parsed)
   WHERE j.batch_id = $1 AND j.idx = u.idx AND j.attempt = u.attempt AND j.claim_owner = $2
     AND j.state = ANY (string_to_array(u.from_states, ','))
   RETURNING j.idx`;
@@ -219,12 +220,13 @@ export class PostgresStore extends PgReader implements BatchStore {
     const col = <K extends keyof NewJob>(k: K) => jobs.map((j) => j[k] ?? null);
     const r = await this.rows<{ idx: number }>(
       `INSERT INTO jobs (batch_id, idx, line_no, custom_id, url, body, body_sha256, completion_window, state, idempotency_key,
-         error_code, error_message, updated_at_ms)
+         error_code, error_message, source_row, model, sample, updated_at_ms)
        SELECT $1, u.*, $2 FROM unnest($3::int[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-         $10::text[], $11::text[], $12::text[], $13::text[]) AS u
+         $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::int[]) AS u
        ON CONFLICT (batch_id, custom_id) DO NOTHING RETURNING idx`,
       [this.batchOrThrow, Date.now(), col('idx'), col('lineNo'), col('customId'), col('url'), col('body'), col('bodySha256'),
-        col('completionWindow'), col('state'), col('idempotencyKey'), col('errorCode'), col('errorMessage')],
+        col('completionWindow'), col('state'), col('idempotencyKey'), col('errorCode'), col('errorMessage'),
+        col('sourceRow'), col('model'), col('sample')],
     );
     if (r.length === jobs.length) return [];
     const inserted = new Set(r.map((x) => x.idx));
@@ -287,6 +289,7 @@ export class PostgresStore extends PgReader implements BatchStore {
           updates.map((u) => fin(u)?.errorCode ?? null),
           updates.map((u) => fin(u)?.errorMessage ?? null),
           updates.map((u) => (u.kind === 'finished' ? null : u.nextPollAtMs)),
+          updates.map((u) => fin(u)?.parsed ?? null),
         ]);
         if (r.rows.length !== updates.length) {
           const landed = new Set(r.rows.map((x) => x.idx));
@@ -313,7 +316,7 @@ export class PostgresStore extends PgReader implements BatchStore {
         if (page.length === 0) return n;
         const r = await c.query(
           `UPDATE jobs j SET state = $3, attempt = j.attempt + 1, idempotency_key = u.key,
-             response_id = NULL, api_status = NULL, status_code = NULL, request_id = NULL, result = NULL,
+             response_id = NULL, api_status = NULL, status_code = NULL, request_id = NULL, result = NULL, parsed = NULL,
              error_code = NULL, error_message = NULL, submitted_at_ms = NULL, next_poll_at_ms = NULL,
              poll_count = 0, finished_at_ms = NULL, updated_at_ms = $2, claim_owner = NULL, claim_expires_ms = NULL
            FROM unnest($4::int[], $5::int[], $6::text[]) AS u(idx, attempt, key)
