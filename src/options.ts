@@ -19,6 +19,8 @@ export const runOptionsSchema = z.object({
   apiKey: z.string().min(1, { error: 'is empty' }),
   /** Model for lines that do not name one. */
   model: z.string().min(1).optional(),
+  /** Model for every line, replacing the one it names (batch files written for other models). */
+  forceModel: z.string().min(1).optional(),
   /** Completion window for lines whose metadata does not set one. @default '24h' */
   completionWindow: z.enum(COMPLETION_WINDOWS).default('24h'),
   /** Output-token cap for lines that do not set one. */

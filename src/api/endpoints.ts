@@ -32,6 +32,11 @@ export interface EndpointKind {
   bodySchema: z.ZodType;
   /** The body field that caps output tokens (filled from --max-output-tokens). */
   maxTokensField: string;
+  /**
+   * Fields a line may name the way another API does, moved to the field Sail documents (the
+   * line's own value of that field wins); the old name is never sent beside the new one.
+   */
+  aliases: Readonly<Record<string, string>>;
   /** Fields set on every body of this kind, whatever the line says. */
   forced: Readonly<Json>;
   /** The body field of Sail's prompt-cache routing hint, where the endpoint has one. */
@@ -75,6 +80,7 @@ const RESPONSES: EndpointKind = {
   mode: 'background',
   bodySchema: responsesBody,
   maxTokensField: 'max_output_tokens',
+  aliases: {},
   forced: { background: true },
   promptCacheKeyField: 'prompt_cache_key',
   usage: {
@@ -97,6 +103,8 @@ const CHAT: EndpointKind = {
   mode: 'sync',
   bodySchema: chatBody,
   maxTokensField: 'max_completion_tokens',
+  // OpenAI's older name, still in many batch files; Sail documents only max_completion_tokens.
+  aliases: { max_tokens: 'max_completion_tokens' },
   forced: {},
   promptCacheKeyField: null,
   usage: {
@@ -124,6 +132,7 @@ const MESSAGES: EndpointKind = {
   mode: 'sync',
   bodySchema: messagesBody,
   maxTokensField: 'max_tokens',
+  aliases: {},
   forced: {},
   promptCacheKeyField: null,
   usage: { input: ['input_tokens'], output: ['output_tokens'], cached: ['cache_read_input_tokens'], reasoning: [] },

@@ -9,6 +9,7 @@ export interface RunArgs extends ApiArgs {
   output: string;
   db?: string;
   model?: string;
+  'force-model'?: string;
   'completion-window': string;
   'max-output-tokens'?: number;
   concurrency: number;
@@ -40,6 +41,7 @@ export function runFlags<T>(y: Argv<T>) {
     .option('output', { alias: 'o', type: 'string', describe: 'results JSONL file (written atomically, in input order)', demandOption: true })
     .option('db', { type: 'string', describe: 'checkpoint SQLite file [default: <output>.checkpoint.sqlite]' })
     .option('model', { type: 'string', describe: 'model for lines that do not name one' })
+    .option('force-model', { type: 'string', describe: 'model for every line, replacing the one it names (e.g. OpenAI batch files)' })
     .option('completion-window', { type: 'string', choices: COMPLETION_WINDOWS, default: '24h', describe: "window for lines whose metadata has none (a line's own wins)" })
     .option('max-output-tokens', { type: 'number', describe: 'output-token cap for lines that do not set one' })
     .option('concurrency', { alias: 'c', type: 'number', default: 32, describe: 'most requests in flight' })
@@ -90,6 +92,7 @@ export function argvToRunOptions(a: RunArgs) {
     baseUrl: a['base-url'],
     apiKey: apiKeyOf(a),
     model: a.model,
+    forceModel: a['force-model'],
     completionWindow: a['completion-window'] as (typeof COMPLETION_WINDOWS)[number],
     maxOutputTokens: a['max-output-tokens'],
     concurrency: a.concurrency,

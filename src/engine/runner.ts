@@ -131,7 +131,7 @@ async function verifyResume(cp: Checkpoint, o: RunOptions, events: RunnerEvents 
   }
   const before = JSON.parse(batch.optionsJson) as Record<string, unknown>;
   // Only options without a default: a default would "differ" whenever the flag is left out.
-  for (const name of ['model', 'maxOutputTokens'] as const) {
+  for (const name of ['model', 'forceModel', 'maxOutputTokens'] as const) {
     if (before[name] !== o[name] && o[name] !== undefined) {
       safeEmit(events, 'run:warning', {
         message: `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} differs from when this checkpoint was made (${String(before[name])}); the requests stored then are used as they are`,
@@ -146,8 +146,8 @@ async function verifyResume(cp: Checkpoint, o: RunOptions, events: RunnerEvents 
 }
 
 /** The source of this run's requests; a dry run reads the same one. */
-export function lineSourceFor(o: Pick<RunOptions, 'input' | 'model' | 'completionWindow' | 'maxOutputTokens' | 'maxLineBytes'>): LineSource {
-  const defaults = { model: o.model, completionWindow: o.completionWindow, maxOutputTokens: o.maxOutputTokens };
+export function lineSourceFor(o: Pick<RunOptions, 'input' | 'model' | 'forceModel' | 'completionWindow' | 'maxOutputTokens' | 'maxLineBytes'>): LineSource {
+  const defaults = { model: o.model, forceModel: o.forceModel, completionWindow: o.completionWindow, maxOutputTokens: o.maxOutputTokens };
   return new RequestLineSource(o.input, defaults, o.maxLineBytes);
 }
 

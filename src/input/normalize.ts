@@ -17,9 +17,17 @@ const bareLine = z.looseObject({
   custom_id: z.string().min(1).max(512).optional(),
 });
 
+/** An Anthropic Message Batches line: a Messages request under `params`. */
+const anthropicBatchLine = z.looseObject({
+  custom_id: z.string({ error: required('give each line its own custom_id') }).min(1).max(512),
+  params: z.record(z.string(), z.unknown(), { error: required('give the Messages request as an object') }),
+});
+
 /** What run options fill in when a line leaves them out; what a line states wins. */
 export interface LineDefaults {
   model?: string | undefined;
+  /** Replaces the model of every line (porting a batch file written for other models). */
+  forceModel?: string | undefined;
   completionWindow: CompletionWindow;
   maxOutputTokens?: number | undefined;
 }
@@ -126,9 +134,15 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 }
 
 function applyDefaults(url: Endpoint, body: Record<string, unknown>, defaults: LineDefaults): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...body };
-  if (out['model'] === undefined && defaults.model !== undefined) out['model'] = defaults.model;
   const kind = ENDPOINT_KINDS[url];
+  const out: Record<string, unknown> = { ...body };
+  for (const [alias, field] of Object.entries(kind.aliases)) {
+    if (out[alias] === undefined) continue;
+    out[field] ??= out[alias];
+    delete out[alias];
+  }
+  if (defaults.forceModel !== undefined) out['model'] = defaults.forceModel;
+  else if (out['model'] === undefined && defaults.model !== undefined) out['model'] = defaults.model;
   if (out[kind.maxTokensField] === undefined && defaults.maxOutputTokens !== undefined) out[kind.maxTokensField] = defaults.maxOutputTokens;
   const metadata = isPlainObject(out['metadata']) ? { ...out['metadata'] } : out['metadata'] === undefined ? {} : out['metadata'];
   if (isPlainObject(metadata) && metadata['completion_window'] === undefined) {
@@ -139,7 +153,8 @@ function applyDefaults(url: Endpoint, body: Record<string, unknown>, defaults: L
 }
 
 /**
- * One parsed line (either shape of design.md) into the request sailbatch will send, with run
+ * One parsed line (an OpenAI Batch line, a bare Responses body, or an Anthropic Message Batches
+ * line) into the request sailbatch will send, with run
  * defaults applied and Sail's constraints checked. Pure: no I/O, no knowledge of other lines.
  */
 export function normalizeLine(parsed: unknown, lineNo: number, defaults: LineDefaults): NormalizeResult {
@@ -158,6 +173,13 @@ export function normalizeLine(parsed: unknown, lineNo: number, defaults: LineDef
     url = line.data.url;
     rawBody = line.data.body;
     prefix = 'body';
+  } else if ('params' in parsed) {
+    const line = safeParseWorded(anthropicBatchLine, parsed);
+    if (!line.success) return { ok: false, problems: zodProblems(line.error, '') };
+    customId = line.data.custom_id;
+    url = '/v1/messages';
+    rawBody = line.data.params;
+    prefix = 'params';
   } else {
     const line = safeParseWorded(bareLine, parsed);
     if (!line.success) return { ok: false, problems: zodProblems(line.error, '') };
