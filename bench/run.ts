@@ -16,6 +16,10 @@ interface Part {
 }
 
 const PARTS: Record<string, Part> = {
+  compare: { about: 'sailbatch vs a bare undici loop and a p-limit script: lines/s, CPU/line, GETs/line, peak RSS', load: () => import('./compare.ts') },
+  million: { about: 'sailbatch at 100,000 and 1,000,000 lines: lines/s kept, peak RSS', load: () => import('./million.ts') },
+  window: { about: 'the default 24h window vs asap at 100,000 lines: CPU/line, no pause in submissions', load: () => import('./window.ts') },
+  validate: { about: 'the validation pass at 1,000,000 lines vs a plain split2 + JSON.parse loop', load: () => import('./validate.ts') },
   runs: { about: 'whole runs through the CLI at several sizes: validation pass, full run, peak RSS', load: () => import('./whole-runs.ts') },
 };
 

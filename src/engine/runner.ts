@@ -41,6 +41,12 @@ export interface RunSummary {
   /** Summed from the stored results' usage (every run of this batch). */
   tokens: TokenUsage;
   polls: PollStats;
+  /**
+   * CPU time this process spent (process.cpuUsage, user + system) while validating and storing
+   * the input, while sending and polling, and while writing the results; what the benchmarks
+   * compare per line.
+   */
+  cpuMs: { load: number; send: number; write: number };
 }
 
 export interface RunHooks {
@@ -160,8 +166,11 @@ function phase(events: RunnerEvents | undefined, p: RunnerEventMap['run:phase'][
  * poll every job under the checkpoint's lease, then write the ordered results. Returns a summary;
  * throws typed errors (UsageError/InputError/CheckpointError → exit 2, FatalRunError → exit 3).
  */
+const cpuMsBetween = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => (b.user - a.user + b.system - a.system) / 1000;
+
 export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Promise<RunSummary> {
   const started = Date.now();
+  const cpuAtStart = process.cpuUsage();
   const o = parseRunOptions(input);
   if (Boolean(o.webhookUrl) !== Boolean(o.webhookListen)) {
     throw new UsageError('--webhook-url and --webhook-listen go together: the URL Sail calls, and where this process receives it');
@@ -242,6 +251,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       await verifyResume(cp, o, events);
     }
 
+    const cpuAtSend = process.cpuUsage();
     const stored = cp.batch()!;
     if (o.retryFailed) {
       const n = cp.requeueUnsuccessful((j) =>
@@ -315,6 +325,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       await receiver?.close();
     }
 
+    const cpuAtWrite = process.cpuUsage();
     const counts = dispatcher.counts;
     const total = cp.total();
     if (!stopped) {
@@ -337,6 +348,11 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       requestsAllRuns: totals.requests,
       tokens: totals.tokens,
       polls: totals.polls,
+      cpuMs: {
+        load: cpuMsBetween(cpuAtStart, cpuAtSend),
+        send: cpuMsBetween(cpuAtSend, cpuAtWrite),
+        write: cpuMsBetween(cpuAtWrite, process.cpuUsage()),
+      },
     };
   } finally {
     clearInterval(heartbeat);

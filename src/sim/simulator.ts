@@ -68,6 +68,12 @@ export interface SimStats {
   rejected: number;
   faults: Record<string, number>;
   webhooksSent: number;
+  /** When the last request arrived (0: none yet): with `lastReadyAtMs`, a client's tail. */
+  lastRequestAtMs: number;
+  /** When the last inference finished (or will). */
+  lastReadyAtMs: number;
+  /** Longest gap between two consecutive POSTs: a client that pauses its submissions shows here. */
+  maxPostGapMs: number;
 }
 
 interface KeyRecord {
@@ -117,6 +123,7 @@ export class Simulator {
   private inFlight = 0;
   private windowStart = 0;
   private windowCount = 0;
+  private lastPostAtMs = 0;
   private counts: SimStats = this.zero();
 
   constructor(options: SimOptionsInput = {}) {
@@ -132,7 +139,20 @@ export class Simulator {
   }
 
   private zero(): SimStats {
-    return { posts: 0, gets: 0, inferences: 0, replays: 0, duplicateInferences: 0, unauthorized: 0, rejected: 0, faults: {}, webhooksSent: 0 };
+    return {
+      posts: 0,
+      gets: 0,
+      inferences: 0,
+      replays: 0,
+      duplicateInferences: 0,
+      unauthorized: 0,
+      rejected: 0,
+      faults: {},
+      webhooksSent: 0,
+      lastRequestAtMs: 0,
+      lastReadyAtMs: 0,
+      maxPostGapMs: 0,
+    };
   }
 
   async start(): Promise<string> {
@@ -224,8 +244,13 @@ export class Simulator {
   private async route(req: IncomingMessage, res: ServerResponse, raw: string | null): Promise<Reply | null> {
     const url = new URL(req.url ?? '/', 'http://sim');
     const path = url.pathname.replace(/\/+$/, '');
-    if (req.method === 'POST') this.counts.posts++;
+    const arrived = Date.now();
+    if (req.method === 'POST') {
+      if (this.counts.posts++ > 0) this.counts.maxPostGapMs = Math.max(this.counts.maxPostGapMs, arrived - this.lastPostAtMs);
+      this.lastPostAtMs = arrived;
+    }
     if (req.method === 'GET') this.counts.gets++;
+    this.counts.lastRequestAtMs = arrived;
 
     const auth = req.headers.authorization ?? '';
     const token = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
@@ -352,6 +377,7 @@ export class Simulator {
       outcome: endpoint === '/v1/responses' ? outcomeFor(this.options.faults, bodyHash) : 'completed',
       text: this.answer(endpoint as Endpoint, b, model, key),
     };
+    this.counts.lastReadyAtMs = Math.max(this.counts.lastReadyAtMs, rec.readyAtMs);
     const keyRec: KeyRecord | undefined = scoped === undefined ? undefined : { bodyHash, inFlight: false, createdAtMs: now };
     if (scoped !== undefined) this.keys.set(scoped, keyRec!);
 
