@@ -1,8 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { FatalRunError } from '../errors.ts';
 import { ApiError, ConnectionError, InvalidBodyError, TimeoutError, type Headers } from './api-error.ts';
 import { DEFAULT_POLICY, classify, retryDecision, type Classification } from './retry-policy.ts';
+import { Deadlines } from './deadlines.ts';
+import { Exchange, type RawReply } from './exchange.ts';
 import { Throttle } from './throttle.ts';
 
 export const DEFAULT_BASE_URL = 'https://api.sailresearch.com/v1';
@@ -56,11 +58,21 @@ export class SailClient {
   readonly throttle: Throttle;
   private readonly agent: Agent;
   private readonly base: string;
+  private readonly origin: string;
+  private readonly basePath: string;
+  private readonly auth: string;
+  private readonly deadlines = new Deadlines();
+  private readonly inFlight = new Set<{ exchange: Exchange; signal: AbortSignal | undefined }>();
+  private readonly watched = new WeakSet<AbortSignal>();
   private readonly random: () => number;
   private lastAnswerMs = Date.now();
 
   constructor(private readonly o: ClientOptions) {
     this.base = o.baseUrl.replace(/\/+$/, '');
+    const url = new URL(this.base);
+    this.origin = url.origin;
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    this.auth = `Bearer ${o.apiKey}`;
     this.random = o.random ?? Math.random;
     this.throttle = new Throttle(o.concurrency, o.maxRequestsPerSecond);
     this.agent = new Agent({
@@ -72,15 +84,16 @@ export class SailClient {
   }
 
   async close(): Promise<void> {
+    this.deadlines.close();
     await this.agent.close();
   }
 
   /** `endpoint` is the batch-file form ("/v1/responses") or a path under the base URL ("models"). */
-  private url(endpoint: string): string {
-    return `${this.base}/${endpoint.replace(/^\/?(v1\/)?/, '')}`;
+  private path(endpoint: string): string {
+    return `${this.basePath}/${endpoint.replace(/^\/?(v1\/)?/, '')}`;
   }
 
-  private async once(
+  private once(
     method: 'GET' | 'POST',
     endpoint: string,
     body: unknown,
@@ -89,62 +102,83 @@ export class SailClient {
     signal: AbortSignal | undefined,
   ): Promise<ApiReply> {
     const what = `${method} ${endpoint}`;
-    const headers: Record<string, string> = { authorization: `Bearer ${this.o.apiKey}`, accept: 'application/json' };
+    const headers: Record<string, string> = { authorization: this.auth, accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
     const started = Date.now();
     let status: number | undefined;
-    // Our own timer, not undici's headersTimeout: undici runs those on coarse (about 1 s) timers,
-    // and a per-request controller lets the run's signal and the timeout both end the request
-    // without tying a listener per request to the run's signal for the whole run.
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeoutMs);
-    const onAbort = () => controller.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    return new Promise<RawReply>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason as Error);
+      // Our own deadline, not undici's headersTimeout: undici runs those on coarse (about 1 s)
+      // timers. The run's signal reaches requests through one listener per signal (watch).
+      const exchange = new Exchange(resolve, reject);
+      const deadline = this.deadlines.add(timeoutMs, () => exchange.abort(new TimeoutError(what, timeoutMs)), started);
+      const entry = { exchange, signal };
+      this.inFlight.add(entry);
+      if (signal) this.watch(signal);
+      const end = () => {
+        deadline.done = true;
+        this.inFlight.delete(entry);
+      };
+      exchange.onEnd = end;
+      this.agent.dispatch(
+        {
+          origin: this.origin,
+          path: this.path(endpoint),
+          method,
+          headers,
+          body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+        },
+        exchange,
+      );
+    })
+      .then((raw) => {
+        status = raw.status;
+        this.lastAnswerMs = Date.now();
+        return this.reply(what, raw);
+      })
+      .catch((err: unknown) => {
+        if (err instanceof ApiError) throw err;
+        if (signal?.aborted) throw err;
+        if (TIMEOUT_CODES.has((err as { code?: string }).code ?? '')) throw new TimeoutError(what, timeoutMs, err);
+        throw new ConnectionError(what, err);
+      })
+      .finally(() => this.o.onRequest?.({ method, path: endpoint, status, ms: Date.now() - started }));
+  }
+
+  /** The body parsed once: an ApiError for an HTTP error, InvalidBodyError for a 2xx that is not a JSON object. */
+  private reply(what: string, raw: RawReply): ApiReply {
+    let parsed: unknown;
     try {
-      const res = await request(this.url(endpoint), {
-        dispatcher: this.agent,
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: controller.signal,
-      });
-      status = res.statusCode;
-      const text = await res.body.text();
-      this.lastAnswerMs = Date.now();
-      const resHeaders = res.headers as Headers;
-      let parsed: unknown;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        parsed = text;
-      }
-      if (status >= 400) throw ApiError.fromResponse(status, parsed, resHeaders, what);
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-        throw new InvalidBodyError(
-          `${what}: HTTP ${status} with a body that is not a JSON object: ${text.slice(0, 120)}`,
-          status,
-          text,
-          resHeaders,
-          'invalid_body',
-        );
-      }
-      const rid = resHeaders['x-request-id'];
-      return { status, body: parsed as Record<string, unknown>, requestId: (Array.isArray(rid) ? rid[0] : rid) ?? null };
-    } catch (err) {
-      if (err instanceof ApiError) throw err;
-      if (signal?.aborted) throw err;
-      if (timedOut || TIMEOUT_CODES.has((err as { code?: string }).code ?? '')) throw new TimeoutError(what, timeoutMs, err);
-      throw new ConnectionError(what, err);
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      this.o.onRequest?.({ method, path: endpoint, status, ms: Date.now() - started });
+      parsed = raw.text ? JSON.parse(raw.text) : undefined;
+    } catch {
+      parsed = raw.text;
     }
+    if (raw.status >= 400) throw ApiError.fromResponse(raw.status, parsed, raw.headers, what);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new InvalidBodyError(
+        `${what}: HTTP ${raw.status} with a body that is not a JSON object: ${raw.text.slice(0, 120)}`,
+        raw.status,
+        raw.text,
+        raw.headers,
+        'invalid_body',
+      );
+    }
+    const rid = raw.headers['x-request-id'];
+    return { status: raw.status, body: parsed as Record<string, unknown>, requestId: (Array.isArray(rid) ? rid[0] : rid) ?? null };
+  }
+
+  /** Aborts this signal's requests in flight when it fires: one listener per signal, not per request. */
+  private watch(signal: AbortSignal): void {
+    if (this.watched.has(signal)) return;
+    this.watched.add(signal);
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const r of this.inFlight) if (r.signal === signal) r.exchange.abort(signal.reason as Error);
+      },
+      { once: true },
+    );
   }
 
   /**
