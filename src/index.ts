@@ -13,11 +13,24 @@ export type { PriceTable, TokenPrices } from './cost/prices.ts';
 export type { RunOptions, RunOptionsInput } from './options.ts';
 export { runOptionsSchema, defaultDbPath } from './options.ts';
 export type { RunnerEventMap, RunnerEvents, RunPhase, RequestCounts } from './engine/events.ts';
-export { Checkpoint } from './checkpoint/checkpoint.ts';
-export type { JobRow, StateCounts, BatchMeta } from './checkpoint/checkpoint.ts';
+export { openStore } from './checkpoint/open-store.ts';
+export type {
+  BatchStore,
+  StoreReader,
+  OpenStoreOptions,
+  JobRow,
+  StateCounts,
+  BatchMeta,
+  LeaseInfo,
+  NewJob,
+  JobUpdate,
+  WorkJob,
+  JobToSend,
+  JobToPoll,
+  RetryKeyInput,
+} from './checkpoint/store.ts';
 export { JOB_STATES, TRANSITIONS, TERMINAL_STATES } from './checkpoint/job-states.ts';
 export type { JobState } from './checkpoint/job-states.ts';
-export { summarize } from './checkpoint/summary.ts';
 export type { CheckpointSummary, TokenUsage, PollStats } from './checkpoint/summary.ts';
 export { batchStatus } from './checkpoint/batch-status.ts';
 export type { BatchStatus, StatusOptions, RunningJob, ErroredJob } from './checkpoint/batch-status.ts';

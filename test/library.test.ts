@@ -4,12 +4,11 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
-  Checkpoint,
   CheckpointError,
   batchStatus,
   exportResults,
+  openStore,
   runBatch,
-  summarize,
   type RunnerEventMap,
 } from '../src/index.ts';
 import { simFor } from './helpers/loopback.ts';
@@ -54,16 +53,16 @@ test('an eval pipeline: runBatch with events, then summary, status and export th
   const outputTokens = readOutput(output).reduce((n, l) => n + Number((l.response?.body['usage'] as { output_tokens?: number } | undefined)?.output_tokens ?? 0), 0);
   assert.equal(summary.tokens.output, outputTokens);
 
-  const status = batchStatus(db);
+  const status = await batchStatus(db);
   assert.equal(status.unfinished, 0);
   assert.equal(status.runner, null, 'the run released its lease');
   assert.deepEqual(status.tokens, summary.tokens);
   assert.deepEqual(status.errors.map((e) => e.customId), ['q-bad']);
   assert.equal(status.errors[0]!.code, 'model_not_found');
 
-  const cp = Checkpoint.open(db, { readonly: true });
-  const totals = summarize(cp);
-  cp.close();
+  const store = await openStore(db, { readonly: true });
+  const totals = await store.summary();
+  await store.close();
   assert.deepEqual(totals.counts, summary.counts);
   assert.deepEqual(totals.polls, summary.polls);
 
@@ -74,6 +73,6 @@ test('an eval pipeline: runBatch with events, then summary, status and export th
   assert.deepEqual(readFileSync(copy), readFileSync(output));
   assert.equal(readOutput(errors)[0]!.custom_id, 'q-bad');
 
-  assert.throws(() => batchStatus(join(dir, 'missing.sqlite')), CheckpointError);
+  await assert.rejects(batchStatus(join(dir, 'missing.sqlite')), CheckpointError);
   await assert.rejects(exportResults(db, join(dir, 'no-such-folder', 'x.jsonl')), /no-such-folder\/x\.jsonl: its folder does not exist/);
 });

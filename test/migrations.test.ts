@@ -3,14 +3,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
-import { Checkpoint } from '../src/checkpoint/checkpoint.ts';
+import { SqliteStore } from '../src/checkpoint/sqlite/sqlite-store.ts';
 import {
   MIGRATIONS,
   SCHEMA_VERSION,
   SchemaTooNewError,
   assertSchemaReadable,
   migrate,
-} from '../src/checkpoint/migrations.ts';
+} from '../src/checkpoint/sqlite/migrations.ts';
 import { CheckpointError } from '../src/errors.ts';
 import { testDir } from './helpers/tmp.ts';
 
@@ -105,8 +105,8 @@ test('a database from a newer sailbatch is refused, with the fix in the message'
   refused(() => assertSchemaReadable(db, file));
   assert.equal(version(db), SCHEMA_VERSION + 3, 'nothing was written');
   db.close();
-  refused(() => Checkpoint.open(file));
-  refused(() => Checkpoint.open(file, { readonly: true }));
+  refused(() => SqliteStore.open(file));
+  refused(() => SqliteStore.open(file, { readonly: true }));
 });
 
 test('a read-only open of something that is not a checkpoint is refused', (t) => {
@@ -114,7 +114,7 @@ test('a read-only open of something that is not a checkpoint is refused', (t) =>
   const empty = join(dir, 'empty.sqlite');
   open(t, empty).exec('CREATE TABLE other (x INTEGER)');
   assert.throws(() => assertSchemaReadable(open(t, empty, { readonly: true }), empty), /not a sailbatch checkpoint/);
-  assert.throws(() => Checkpoint.open(empty, { readonly: true }), (e: unknown) => {
+  assert.throws(() => SqliteStore.open(empty, { readonly: true }), (e: unknown) => {
     assert.ok(e instanceof CheckpointError);
     assert.match(e.message, /not a sailbatch checkpoint \(no schema\); check --db/);
     return true;
@@ -123,6 +123,6 @@ test('a read-only open of something that is not a checkpoint is refused', (t) =>
 
   const text = join(dir, 'requests.jsonl');
   writeFileSync(text, '{"input":"hi"}\n'.repeat(200));
-  assert.throws(() => Checkpoint.open(text, { readonly: true }), /not a sailbatch checkpoint/);
-  assert.throws(() => Checkpoint.open(join(dir, 'missing.sqlite'), { readonly: true }), /no such checkpoint; check --db/);
+  assert.throws(() => SqliteStore.open(text, { readonly: true }), /not a sailbatch checkpoint/);
+  assert.throws(() => SqliteStore.open(join(dir, 'missing.sqlite'), { readonly: true }), /no such checkpoint; check --db/);
 });

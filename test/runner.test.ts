@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Checkpoint } from '../src/checkpoint/checkpoint.ts';
+import { openStore } from '../src/checkpoint/open-store.ts';
 import type { RunnerEventMap } from '../src/engine/events.ts';
 import { runBatch } from '../src/engine/runner.ts';
 import { simFor } from './helpers/loopback.ts';
@@ -82,9 +82,9 @@ test('a per-line permanent error fails that job only; the output still has a lin
   assert.equal(out[1]!.error!.code, 'model_not_found');
   assert.equal(out[1]!.response!.status_code, 404);
   assert.equal(out[0]!.error, null);
-  const cp = Checkpoint.open(summary.db, { readonly: true });
+  const cp = await openStore(summary.db, { readonly: true });
   t.after(() => cp.close());
-  assert.equal(cp.counts().failed, 1);
+  assert.equal((await cp.counts()).failed, 1);
 });
 
 test('the lease heartbeat keeps beating while a large output file is written', async (t) => {

@@ -3,7 +3,8 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { usageOf } from './helpers/usage.ts';
-import { Checkpoint } from '../src/checkpoint/checkpoint.ts';
+import Database from 'better-sqlite3';
+import { openStore } from '../src/checkpoint/open-store.ts';
 import type { BatchStatus } from '../src/checkpoint/batch-status.ts';
 import type { RunSummary } from '../src/engine/runner.ts';
 import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
@@ -45,9 +46,9 @@ test('run --json prints only the summary on stdout; its counts, tokens, requests
   const s = JSON.parse(stdout[0]!) as RunSummary;
   assert.match(r.stderr, /finished in/);
 
-  const cp = Checkpoint.open(s.db, { readonly: true });
+  const cp = await openStore(s.db, { readonly: true });
   t.after(() => cp.close());
-  assert.deepEqual(s.counts, cp.counts());
+  assert.deepEqual(s.counts, await cp.counts());
   assert.equal(s.counts.completed, 53);
   assert.equal(s.counts.failed, 1);
   assert.equal(s.total, 54);
@@ -56,12 +57,14 @@ test('run --json prints only the summary on stdout; its counts, tokens, requests
   assert.deepEqual(s.tokens, fromOutput);
   assert.ok(s.tokens.input > 0 && s.tokens.output > 0 && s.tokens.reasoning > 0, JSON.stringify(s.tokens));
 
-  const counters = cp.counters();
+  const counters = await cp.counters();
   assert.deepEqual(s.requestsAllRuns, { posts: counters['posts'], gets: counters['gets'], retries: counters['retries'] ?? 0 });
   assert.deepEqual(s.requests, s.requestsAllRuns, 'a single run: this run is all runs');
   assert.equal(s.requests.posts, sim.stats().posts);
   assert.equal(s.requests.gets, sim.stats().gets);
-  const polls = cp.db.prepare('SELECT SUM(poll_count) AS total, MAX(poll_count) AS max FROM jobs').get() as { total: number; max: number };
+  const raw = new Database(s.db, { readonly: true });
+  t.after(() => raw.close());
+  const polls = raw.prepare('SELECT SUM(poll_count) AS total, MAX(poll_count) AS max FROM jobs').get() as { total: number; max: number };
   assert.equal(s.polls.total, polls.total);
   assert.equal(s.polls.maxPerJob, polls.max);
   assert.equal(s.polls.total, s.requests.gets, 'every GET was a poll, the one that saw the job end included');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Checkpoint } from '../src/checkpoint/checkpoint.ts';
+import { SqliteStore } from '../src/checkpoint/sqlite/sqlite-store.ts';
 import { WebhookReceiver, webhookToken } from '../src/engine/webhook-receiver.ts';
 import { runBatch } from '../src/engine/runner.ts';
 import { simFor } from './helpers/loopback.ts';
@@ -51,13 +51,13 @@ test('with webhooks on, the same batch finishes with far fewer GETs than with po
 
 test('a forged webhook (wrong or missing token) is refused with 401 and changes nothing; the real token works', async (t) => {
   const dir = testDir(t);
-  const cp = Checkpoint.open(join(dir, 'cp.sqlite'));
+  const cp = SqliteStore.open(join(dir, 'cp.sqlite'));
   t.after(() => cp.close());
-  cp.insertJobs([
+  await cp.insertJobs([
     { idx: 0, lineNo: 1, customId: 'a', url: '/v1/responses', body: '{}', bodySha256: 'x', completionWindow: '24h', state: 'pending', idempotencyKey: 'k0' },
   ]);
   const later = Date.now() + 3_600_000;
-  cp.apply([{ kind: 'submitted', idx: 0, attempt: 0, responseId: 'resp_1', apiStatus: 'pending', requestId: null, nextPollAtMs: later }]);
+  await cp.apply([{ kind: 'submitted', idx: 0, attempt: 0, responseId: 'resp_1', apiStatus: 'pending', requestId: null, nextPollAtMs: later }]);
 
   const token = webhookToken('api-key', 'default', 'sha');
   const receiver = new WebhookReceiver(token, (id) => cp.pollNow(id));
@@ -73,10 +73,10 @@ test('a forged webhook (wrong or missing token) is refused with 401 and changes 
   assert.equal(await call(undefined), 401);
   assert.equal(await call('Bearer not-the-token'), 401);
   assert.equal(await call(`Bearer ${token}x`), 401);
-  assert.equal(cp.job(0)!.next_poll_at_ms, later, 'refused calls changed nothing');
+  assert.equal((await cp.job(0))!.nextPollAtMs, later, 'refused calls changed nothing');
   assert.equal(receiver.stats.refused, 3);
 
   assert.equal(await call(`Bearer ${token}`), 204);
-  assert.ok(cp.job(0)!.next_poll_at_ms! <= Date.now(), 'an authentic call makes the poll due now');
+  assert.ok((await cp.job(0))!.nextPollAtMs! <= Date.now(), 'an authentic call makes the poll due now');
   assert.notEqual(webhookToken('other-key', 'default', 'sha'), token, 'the token depends on the API key');
 });

@@ -1,7 +1,7 @@
-import { Checkpoint, type JobRow } from './checkpoint.ts';
 import { runOptionsSchema } from '../options.ts';
-import { JOB_STATES, TERMINAL_STATES, type JobState } from './job-states.ts';
-import { summarize, type CheckpointSummary } from './summary.ts';
+import type { JobState } from './job-states.ts';
+import { openStore } from './open-store.ts';
+import type { CheckpointSummary } from './summary.ts';
 
 export interface RunningJob {
   line: number;
@@ -46,11 +46,8 @@ export interface StatusOptions {
   errors?: number;
 }
 
-const ERROR_STATES = TERMINAL_STATES.filter((s) => s !== JOB_STATES.completed);
 /** For checkpoints whose recorded options lack it: the run's own default. */
 const DEFAULT_LEASE_STALE_MS = runOptionsSchema.shape.leaseStaleMs.parse(undefined);
-
-const ERROR_SAMPLE_SQL = `SELECT * FROM jobs WHERE state IN (${ERROR_STATES.map((s) => `'${s}'`).join(', ')}) ORDER BY idx LIMIT ?`;
 
 function leaseStaleMs(optionsJson: string | undefined): number {
   if (!optionsJson) return DEFAULT_LEASE_STALE_MS;
@@ -60,43 +57,43 @@ function leaseStaleMs(optionsJson: string | undefined): number {
 
 /**
  * Reads a checkpoint's status at any time, also while a run is writing it from another process:
- * the file is opened read-only, and a WAL reader neither waits for nor blocks the writer.
+ * the store is opened read-only, and its snapshot neither waits for nor blocks the writer.
  */
-export function batchStatus(db: string, options: StatusOptions = {}): BatchStatus {
-  const cp = Checkpoint.open(db, { readonly: true });
+export async function batchStatus(db: string, options: StatusOptions = {}): Promise<BatchStatus> {
+  const store = await openStore(db, { readonly: true });
   try {
-    return cp.db.transaction(() => {
+    return await store.snapshot(async (r) => {
       const now = Date.now();
-      const batch = cp.batch();
-      const lease = cp.lease();
+      const batch = await r.batch();
+      const lease = await r.lease();
       const age = lease ? Math.max(0, now - lease.heartbeatMs) : 0;
       return {
-        db: cp.file,
+        db: r.location,
         input: batch?.inputPath ?? null,
         loaded: batch?.loadedAtMs != null,
-        ...summarize(cp),
+        ...(await r.summary()),
         runner: lease ? { pid: lease.pid, host: lease.host, heartbeatAgeMs: age, live: age < leaseStaleMs(batch?.optionsJson) } : null,
-        oldestRunning: cp.oldestSubmitted(options.running ?? 5).map((j) => ({
-          line: j.line_no,
-          customId: j.custom_id,
-          responseId: j.response_id,
-          apiStatus: j.api_status,
-          ageMs: now - (j.submitted_at_ms ?? now),
-          polls: j.poll_count,
+        oldestRunning: (await r.oldestSubmitted(options.running ?? 5)).map((j) => ({
+          line: j.lineNo,
+          customId: j.customId,
+          responseId: j.responseId,
+          apiStatus: j.apiStatus,
+          ageMs: now - (j.submittedAtMs ?? now),
+          polls: j.pollCount,
           attempt: j.attempt,
         })),
-        errors: (cp.db.prepare(ERROR_SAMPLE_SQL).all(options.errors ?? 5) as JobRow[]).map((j) => ({
-          line: j.line_no,
-          customId: j.custom_id,
+        errors: (await r.firstUnsuccessful(options.errors ?? 5)).map((j) => ({
+          line: j.lineNo,
+          customId: j.customId,
           state: j.state,
-          code: j.error_code,
-          message: j.error_message,
+          code: j.errorCode,
+          message: j.errorMessage,
           attempt: j.attempt,
         })),
         atMs: now,
       };
-    })();
+    });
   } finally {
-    cp.close();
+    await store.close();
   }
 }

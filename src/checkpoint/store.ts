@@ -88,6 +88,8 @@ export interface JobToSend extends WorkJob {
 /** A claimed submitted job whose poll is due: what a GET and its schedule need. */
 export interface JobToPoll extends WorkJob {
   state: typeof JOB_STATES.submitted;
+  /** The stored request: its answer is checked against the schema it asks for, if any. */
+  body: string;
   responseId: string;
   apiStatus: string | null;
   submittedAtMs: number;

@@ -54,9 +54,9 @@ export function describeStatus(s: BatchStatus): string {
   return `${out.join('\n')}\n`;
 }
 
-export function executeStatus(args: StatusArgs, io: CliIo): number {
+export async function executeStatus(args: StatusArgs, io: CliIo): Promise<number> {
   if (!Number.isInteger(args.limit) || args.limit < 0) throw new UsageError(`--limit must be a whole number >= 0 (got ${args.limit})`);
-  const s = batchStatus(args.db, { running: args.limit, errors: args.limit });
+  const s = await batchStatus(args.db, { running: args.limit, errors: args.limit });
   io.stdout.write(args.json ? `${JSON.stringify(s)}\n` : describeStatus(s));
   return EXIT.ok;
 }

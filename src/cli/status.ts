@@ -18,7 +18,7 @@ export function statusCommand(io: CliIo): CommandModule<object, StatusArgs> {
         .option('limit', { type: 'number', default: 5, describe: 'how many of the oldest running jobs and of the errors to list' }) as unknown as Argv<StatusArgs>,
     handler: async (args) => {
       const { executeStatus } = await import('./status-command.ts');
-      io.exitCode = executeStatus(args, io);
+      io.exitCode = await executeStatus(args, io);
     },
   };
 }

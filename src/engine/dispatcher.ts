@@ -2,8 +2,8 @@ import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { SailClient } from '../api/client.ts';
-import type { Checkpoint, JobRow, JobUpdate, StateCounts } from '../checkpoint/checkpoint.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
+import type { BatchStore, JobToPoll, JobToSend, JobUpdate, StateCounts, WorkJob } from '../checkpoint/store.ts';
 import { crashPoint } from './crash-points.ts';
 import { safeEmit, type RequestCounts, type RunnerEvents } from './events.ts';
 import { pollJob } from './poller.ts';
@@ -27,41 +27,46 @@ const PROGRESS_EVERY_MS = 250;
 /** Waits before sending again a POST whose outcome was unknown; past the last, the job fails. */
 const DEFER_MS = [15_000, 60_000, 240_000];
 
+type Claimed = JobToSend | JobToPoll;
+
 const isAbort = (e: unknown) => (e as { name?: string }).name === 'AbortError' || (e as { code?: string }).code === 'ABORT_ERR';
 
 /**
  * The engine's loop. Each turn it writes what finished since the last turn (one transaction),
  * then fills free request slots: due polls first (they collect what is already paid for), then
- * the next pending jobs in input order. Jobs are read from the checkpoint a page at a time and
- * only the ones in flight are held in memory.
+ * the next pending jobs in input order. Jobs are claimed from the store a page at a time (at most
+ * the free slots) and only the ones in flight are held in memory.
  */
 export class Dispatcher {
-  readonly counts: StateCounts;
+  /** Jobs per state, read from the store when the run starts and kept up to date since. */
+  readonly counts = Object.fromEntries(Object.values(JOB_STATES).map((s) => [s, 0])) as StateCounts;
   private readonly limit: LimitFunction;
-  private readonly inFlight = new Map<number, JobRow>();
-  private updates: { update: JobUpdate; row: JobRow }[] = [];
+  private readonly inFlight = new Map<number, Claimed>();
+  private updates: { update: JobUpdate; row: Claimed }[] = [];
+  /** Claims of requests that ended without an update (aborted at a stop): given back at the next flush. */
+  private unclaimed: number[] = [];
   private flushed: RequestCounts = { posts: 0, gets: 0, retries: 0 };
-  private cursor = -1;
   private exhausted = false;
   private stopping = false;
   private fatal: unknown;
   private wakeUp: (() => void) | undefined;
+  /** A wake that came while the loop was not idle: the next idle returns at once. */
+  private woken = false;
   private readonly abort = new AbortController();
   private lastProgress = 0;
   /** Pending jobs whose POST had an unknown outcome: when to send again, and how often so far. */
-  private readonly deferred = new Map<number, { at: number; rounds: number }>();
+  private readonly deferred = new Map<number, { at: number; rounds: number; row: JobToSend }>();
   /** Response ids a webhook named that were not (or not yet) pollable: applied at the next flush. */
   private readonly notified = new Set<string>();
 
   constructor(
-    private readonly cp: Checkpoint,
+    private readonly store: BatchStore,
     private readonly client: SailClient,
     private readonly o: DispatcherOptions,
   ) {
     this.limit = pLimit(client.throttle.allowed);
     // One signal is shared by every request in flight, each adding a listener.
     setMaxListeners(0, this.abort.signal);
-    this.counts = cp.counts();
   }
 
   /** Stop sending new requests; in-flight ones get `stopGraceMs` to finish (0: abort now). */
@@ -73,14 +78,15 @@ export class Dispatcher {
   }
 
   private wake(): void {
+    this.woken = true;
     this.wakeUp?.();
   }
 
-  private pollDelay(row: JobRow, pollCount: number): number {
-    return pollDelayMs(row.completion_window, pollCount, this.o, this.o.random) * (this.o.pollSlowdown ?? 1);
+  private pollDelay(row: WorkJob, pollCount: number): number {
+    return pollDelayMs(row.completionWindow, pollCount, this.o, this.o.random) * (this.o.pollSlowdown ?? 1);
   }
 
-  private nextPollAt = (row: JobRow) => Date.now() + this.pollDelay(row, row.poll_count + 1);
+  private nextPollAt = (row: JobToPoll) => Date.now() + this.pollDelay(row, row.pollCount + 1);
 
   /**
    * A completion webhook named this response: poll it now instead of on its schedule. The id is
@@ -89,8 +95,10 @@ export class Dispatcher {
    */
   pollSoon(responseId: string): void {
     this.notified.add(responseId);
-    this.cp.pollNow(responseId);
-    this.wake();
+    this.store.pollNow(responseId).then(
+      () => this.wake(),
+      (e: unknown) => this.fail(e as Error),
+    );
   }
 
   /** Ends the run with `error` (after flushing), aborting requests in flight. */
@@ -99,20 +107,22 @@ export class Dispatcher {
     this.wake();
   }
 
-  private deadlineAt = (row: JobRow) => (row.submitted_at_ms ?? Date.now()) + jobDeadlineMs(row.completion_window, this.o);
+  private deadlineAt = (row: JobToPoll) => row.submittedAtMs + jobDeadlineMs(row.completionWindow, this.o);
 
-  private launch(row: JobRow, op: 'submit' | 'poll'): void {
+  private launch(row: Claimed): void {
     this.inFlight.set(row.idx, row);
     const signal = this.abort.signal;
     void this.limit(async () => {
+      let answered = false;
       try {
         if (signal.aborted) return;
         const rounds = this.deferred.get(row.idx)?.rounds ?? 0;
         const update =
-          op === 'submit'
+          row.state === JOB_STATES.pending
             ? await submitJob(this.client, row, () => Date.now() + this.pollDelay(row, 0), signal, this.o.decorate, rounds < DEFER_MS.length)
             : await pollJob(this.client, row, { nextPollAt: this.nextPollAt, deadlineAt: this.deadlineAt, signal });
-        if (update.kind === 'deferred') this.defer(update, rounds);
+        answered = true;
+        if (update.kind === 'deferred') this.defer(update, rounds, row as JobToSend);
         else {
           this.deferred.delete(row.idx);
           this.updates.push({ update, row });
@@ -120,52 +130,61 @@ export class Dispatcher {
       } catch (e) {
         if (!(signal.aborted && isAbort(e))) this.fatal ??= e;
       } finally {
+        // A deferred job keeps its claim (it is sent again from memory); one that got no answer gives it back.
+        if (!answered) this.unclaimed.push(row.idx);
         this.inFlight.delete(row.idx);
         this.wake();
       }
     });
   }
 
-  private defer(d: Deferred, rounds: number): void {
+  private defer(d: Deferred, rounds: number, row: JobToSend): void {
     const delay = DEFER_MS[rounds]!;
-    this.deferred.set(d.idx, { at: Date.now() + delay, rounds: rounds + 1 });
+    this.deferred.set(d.idx, { at: Date.now() + delay, rounds: rounds + 1, row });
     safeEmit(this.o.events, 'run:warning', {
       message: `job ${d.idx}: POST outcome unknown (${d.reason}); sending it again with the same key in ${delay / 1000}s`,
     });
   }
 
   /** Writes queued updates and request counts in one transaction, then reports them. */
-  flush(): void {
+  private async flush(): Promise<void> {
     const updates = this.updates;
     this.updates = [];
     for (const { update: u, row } of this.notified.size > 0 ? updates : []) {
-      const id = u.kind === 'polled' ? row.response_id : u.responseId;
+      const id = u.kind === 'polled' ? (row as JobToPoll).responseId : u.responseId;
       if (id === null || !this.notified.delete(id)) continue;
       if (u.kind !== 'finished') u.nextPollAtMs = Date.now();
     }
-    const r = this.o.requests;
+    const r = { ...this.o.requests };
     const delta = { posts: r.posts - this.flushed.posts, gets: r.gets - this.flushed.gets, retries: r.retries - this.flushed.retries };
-    this.cp.apply(
+    const { lost } = await this.store.apply(
       updates.map((x) => x.update),
       delta,
     );
-    this.flushed = { ...r };
+    this.flushed = r;
+    // Another worker took these jobs over: their updates were dropped, so they are not reported.
+    const dropped = lost.length > 0 ? new Set(lost) : undefined;
+    if (this.unclaimed.length > 0) {
+      const idxs = this.unclaimed;
+      this.unclaimed = [];
+      await this.store.release(idxs);
+    }
     if (updates.some((x) => x.update.kind === 'submitted')) crashPoint('checkpoint-written');
-    for (const { update, row } of updates) this.report(update, row);
+    for (const { update, row } of updates) if (!dropped?.has(update.idx)) this.report(update, row);
   }
 
-  private report(u: JobUpdate, row: JobRow): void {
+  private report(u: JobUpdate, row: Claimed): void {
     if (u.kind === 'submitted') {
       this.counts.pending--;
       this.counts.submitted++;
-      safeEmit(this.o.events, 'job:submitted', { idx: u.idx, line: row.line_no, customId: row.custom_id ?? '', responseId: u.responseId, attempt: u.attempt });
+      safeEmit(this.o.events, 'job:submitted', { idx: u.idx, line: row.lineNo, customId: row.customId ?? '', responseId: u.responseId, attempt: u.attempt });
     } else if (u.kind === 'finished') {
       this.counts[row.state]--;
       this.counts[u.state]++;
       safeEmit(this.o.events, 'job:finished', {
         idx: u.idx,
-        line: row.line_no,
-        customId: row.custom_id ?? '',
+        line: row.lineNo,
+        customId: row.customId ?? '',
         state: u.state,
         attempt: u.attempt,
         error: u.errorMessage ?? undefined,
@@ -186,33 +205,25 @@ export class Dispatcher {
     });
   }
 
-  private fill(): void {
+  private async fill(): Promise<void> {
     let free = this.client.throttle.allowed - this.inFlight.size;
     this.limit.concurrency = Math.max(1, this.client.throttle.allowed);
     if (free <= 0) return;
-    for (const row of this.cp.duePolls(Date.now(), free, (idx) => this.inFlight.has(idx))) {
-      this.launch(row, 'poll');
+    for (const row of await this.store.claimDuePolls(Date.now(), free)) {
+      this.launch(row);
       free--;
     }
     const now = Date.now();
     for (const [idx, d] of this.deferred) {
       if (free <= 0) return;
       if (d.at > now || this.inFlight.has(idx)) continue;
-      const row = this.cp.job(idx);
-      if (row?.state !== JOB_STATES.pending) {
-        this.deferred.delete(idx);
-        continue;
-      }
-      this.launch(row, 'submit');
+      this.launch(d.row);
       free--;
     }
     if (free <= 0 || this.exhausted) return;
-    const rows = this.cp.pendingAfter(this.cursor, free);
+    const rows = await this.store.claimPending(free);
     if (rows.length < free) this.exhausted = true;
-    for (const row of rows) {
-      this.cursor = row.idx;
-      this.launch(row, 'submit');
-    }
+    for (const row of rows) this.launch(row);
   }
 
   /**
@@ -220,24 +231,25 @@ export class Dispatcher {
    * Throws the first fatal error, after writing everything that finished before it.
    */
   async run(): Promise<{ stopped: boolean }> {
+    Object.assign(this.counts, await this.store.counts());
     try {
       for (;;) {
-        this.flush();
+        await this.flush();
         this.progress();
         if (this.fatal !== undefined) {
           this.stop(0);
         } else if (!this.stopping) {
-          this.fill();
+          await this.fill();
         }
         if (this.inFlight.size === 0 && (this.stopping || this.fatal !== undefined)) break;
-        if (this.inFlight.size === 0 && this.exhausted && this.deferred.size === 0 && this.cp.nextPollAt() === null) break;
+        if (this.inFlight.size === 0 && this.exhausted && this.deferred.size === 0 && (await this.store.nextPollAt()) === null) break;
         await this.idle();
       }
     } catch (e) {
       this.abort.abort();
       throw e;
     } finally {
-      this.flush();
+      await this.flush();
       this.progress(true);
     }
     if (this.fatal !== undefined) throw this.fatal;
@@ -250,8 +262,12 @@ export class Dispatcher {
    * only a finishing request changes that, so it waits for the wake (at most a second).
    */
   private async idle(): Promise<void> {
+    let next = this.stopping ? null : await this.store.nextPollAt();
+    if (this.woken) {
+      this.woken = false;
+      return;
+    }
     const now = Date.now();
-    let next = this.stopping ? null : this.cp.nextPollAt();
     for (const d of this.deferred.values()) next = next === null ? d.at : Math.min(next, d.at);
     const wait = next === null || next <= now ? 1_000 : Math.min(1_000, next - now);
     const woken = new Promise<void>((resolve) => (this.wakeUp = resolve));
@@ -259,5 +275,6 @@ export class Dispatcher {
     await Promise.race([woken, sleep(wait, undefined, { signal: timer.signal }).catch(() => {})]);
     timer.abort();
     this.wakeUp = undefined;
+    this.woken = false;
   }
 }

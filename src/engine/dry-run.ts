@@ -1,7 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isCompletionWindow } from '../api/completion-window.ts';
-import { Checkpoint, type JobRow, type NewJob } from '../checkpoint/checkpoint.ts';
+import { openStore } from '../checkpoint/open-store.ts';
+import type { NewJob } from '../checkpoint/store.ts';
 import { JOB_STATES, RETRYABLE_STATES, type JobState } from '../checkpoint/job-states.ts';
 import { estimateWork, type WorkEstimate } from '../cost/estimate.ts';
 import { loadPriceTable } from '../cost/prices.ts';
@@ -41,7 +42,7 @@ class TallySink implements JobSink {
   jobs = 0;
   invalid = 0;
 
-  insertJobs(jobs: readonly NewJob[]): NewJob[] {
+  async insertJobs(jobs: readonly NewJob[]): Promise<NewJob[]> {
     const dupes: NewJob[] = [];
     for (const job of jobs) {
       if (job.state === JOB_STATES.invalid) {
@@ -59,7 +60,7 @@ class TallySink implements JobSink {
     return dupes;
   }
 
-  lineOfCustomId(customId: string): number | undefined {
+  async lineOfCustomId(customId: string): Promise<number | undefined> {
     return this.lines.get(customId);
   }
 
@@ -96,25 +97,28 @@ export async function dryRunBatch(input: RunOptionsInput | Omit<RunOptionsInput,
 
   const base = { dryRun: true as const, input: resolve(o.input), db, tokenizer: 'o200k_base' as const, prices: o.prices ?? null };
   const existing = await stat(db).then(
-    () => Checkpoint.open(db, { readonly: true }),
+    () => openStore(db, { readonly: true }),
     () => undefined,
   );
   try {
-    if (existing?.batch()?.loadedAtMs != null) {
+    if (existing && (await existing.batch())?.loadedAtMs != null) {
       await assertSameInput(existing, o.input);
       const sink = new TallySink();
       const toSend: JobState[] = [JOB_STATES.pending, ...(o.retryFailed ? RETRYABLE_STATES : [])];
       let jobs = 0;
-      for (const row of existing.jobsInOrder() as Iterable<JobRow>) {
-        jobs++;
-        if (toSend.includes(row.state)) sink.add({ url: row.url, body: row.body, completionWindow: row.completion_window });
+      for (let after = -1, page = await existing.jobsPage(after, 1_000); page.length > 0; page = await existing.jobsPage(after, 1_000)) {
+        for (const row of page) {
+          jobs++;
+          if (toSend.includes(row.state)) sink.add(row);
+        }
+        after = page[page.length - 1]!.idx;
       }
       const estimate = estimateWork(sink.tally.groups(), prices);
-      const invalid = existing.counts()[JOB_STATES.invalid];
+      const invalid = (await existing.counts())[JOB_STATES.invalid];
       return { ...base, source: 'checkpoint', jobs, invalid, ...estimate };
     }
   } finally {
-    existing?.close();
+    await existing?.close();
   }
 
   const sink = new TallySink();

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { StateCounts } from '../checkpoint/checkpoint.ts';
+import type { StateCounts } from '../checkpoint/store.ts';
 import type { JobState } from '../checkpoint/job-states.ts';
 
 export type RunPhase = 'loading' | 'running' | 'writing' | 'done' | 'stopping';

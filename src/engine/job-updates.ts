@@ -1,7 +1,7 @@
 import type { ApiReply } from '../api/client.ts';
 import { checkAnswer } from '../answers/answer-checks.ts';
 import { endpointOf } from '../api/endpoints.ts';
-import type { JobRow, JobUpdate } from '../checkpoint/checkpoint.ts';
+import type { JobUpdate, WorkJob } from '../checkpoint/store.ts';
 import { JOB_STATES, type JobState } from '../checkpoint/job-states.ts';
 
 type Finished = Extract<JobUpdate, { kind: 'finished' }>;
@@ -15,7 +15,7 @@ function endState(state: JobState): EndState {
 }
 
 /** The JSON Schema a stored request asks its answer to follow, if any. */
-export function requestSchema(row: JobRow): Record<string, unknown> | undefined {
+export function requestSchema(row: { url: string; body: string | null }): Record<string, unknown> | undefined {
   return row.body === null ? undefined : endpointOf(row.url).schemaOf(JSON.parse(row.body) as Record<string, unknown>);
 }
 
@@ -26,7 +26,7 @@ export function requestSchema(row: JobRow): Record<string, unknown> | undefined 
  * through the answer checks, which may make it `incomplete` or `invalid_output`; `schema` is the
  * JSON Schema the request asked its answer to follow, if any.
  */
-export function finishedUpdate(row: JobRow, serverState: JobState, reply: ApiReply, schema?: Record<string, unknown>): Finished {
+export function finishedUpdate(row: Pick<WorkJob, 'idx' | 'attempt' | 'url'>, serverState: JobState, reply: ApiReply, schema?: Record<string, unknown>): Finished {
   const body = reply.body;
   const kind = endpointOf(row.url);
   const text = kind.outputText(body);
@@ -68,7 +68,7 @@ export function finishedUpdate(row: JobRow, serverState: JobState, reply: ApiRep
 }
 
 export function failedUpdate(
-  row: JobRow,
+  row: Pick<WorkJob, 'idx' | 'attempt'>,
   errorCode: string,
   errorMessage: string,
   statusCode: number | null,

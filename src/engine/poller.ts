@@ -1,14 +1,14 @@
 import { RequestFailed, type SailClient } from '../api/client.ts';
-import type { JobRow, JobUpdate } from '../checkpoint/checkpoint.ts';
+import type { JobToPoll, JobUpdate } from '../checkpoint/store.ts';
 import { JOB_STATES, stateForApiStatus } from '../checkpoint/job-states.ts';
 import { crashPoint } from './crash-points.ts';
 import { failedUpdate, finishedUpdate, requestSchema } from './job-updates.ts';
 
 export interface PollContext {
   /** When to poll again, given the job and how many polls it has had. */
-  nextPollAt: (row: JobRow) => number;
+  nextPollAt: (row: JobToPoll) => number;
   /** When a job still not terminal ends `expired`. */
-  deadlineAt: (row: JobRow) => number;
+  deadlineAt: (row: JobToPoll) => number;
   signal: AbortSignal;
 }
 
@@ -18,10 +18,10 @@ export interface PollContext {
  * A GET that keeps failing transiently only postpones the next poll: the response is safe at the
  * server, and only the POST's idempotency key could ever cost money.
  */
-export async function pollJob(client: SailClient, row: JobRow, ctx: PollContext): Promise<JobUpdate> {
+export async function pollJob(client: SailClient, row: JobToPoll, ctx: PollContext): Promise<JobUpdate> {
   const now = () => Date.now();
   try {
-    const reply = await client.getResponse(row.response_id!, ctx.signal);
+    const reply = await client.getResponse(row.responseId, ctx.signal);
     crashPoint('mid-poll');
     const state = stateForApiStatus(reply.body['status']);
     if (state !== JOB_STATES.submitted) return finishedUpdate(row, state, reply, requestSchema(row));
@@ -29,8 +29,8 @@ export async function pollJob(client: SailClient, row: JobRow, ctx: PollContext)
       return failedUpdate(
         row,
         'deadline_exceeded',
-        `response ${row.response_id} was still "${String(reply.body['status'])}" past its deadline ` +
-          `(completion window ${row.completion_window} plus grace); \`sailbatch retry\` sends it again`,
+        `response ${row.responseId} was still "${String(reply.body['status'])}" past its deadline ` +
+          `(completion window ${row.completionWindow} plus grace); \`sailbatch retry\` sends it again`,
         reply.status,
         reply.body,
         JOB_STATES.expired,
@@ -50,7 +50,7 @@ export async function pollJob(client: SailClient, row: JobRow, ctx: PollContext)
       return failedUpdate(
         row,
         'response_not_found',
-        `the server no longer has response ${row.response_id} (HTTP 404); \`sailbatch retry\` sends the job again`,
+        `the server no longer has response ${row.responseId} (HTTP 404); \`sailbatch retry\` sends the job again`,
         404,
         e.error.body ?? null,
         JOB_STATES.expired,
@@ -60,6 +60,6 @@ export async function pollJob(client: SailClient, row: JobRow, ctx: PollContext)
     if (now() >= ctx.deadlineAt(row)) {
       return failedUpdate(row, 'deadline_exceeded', `${e.message} (and the job is past its deadline)`, null, null, JOB_STATES.expired);
     }
-    return { kind: 'polled', idx: row.idx, attempt: row.attempt, apiStatus: row.api_status, nextPollAtMs: ctx.nextPollAt(row) };
+    return { kind: 'polled', idx: row.idx, attempt: row.attempt, apiStatus: row.apiStatus, nextPollAtMs: ctx.nextPollAt(row) };
   }
 }

@@ -6,8 +6,9 @@ import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SailClient } from '../api/client.ts';
 import { idempotencyKey, keyFingerprint, newSalt } from '../api/idempotency-key.ts';
-import { Checkpoint, type StateCounts } from '../checkpoint/checkpoint.ts';
-import { summarize, type PollStats, type TokenUsage } from '../checkpoint/summary.ts';
+import { openStore } from '../checkpoint/open-store.ts';
+import type { BatchStore, StateCounts, StoreReader } from '../checkpoint/store.ts';
+import type { PollStats, TokenUsage } from '../checkpoint/summary.ts';
 import { CheckpointBusyError, CheckpointError, EXIT, FatalRunError, UsageError, type InputIssue } from '../errors.ts';
 import { AuthenticationError, PermissionDeniedError } from '../api/api-error.ts';
 import { loadJobs } from '../input/loader.ts';
@@ -94,13 +95,9 @@ async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function removeCheckpoint(db: string): Promise<void> {
-  await Promise.all(['', '-wal', '-shm'].map((s) => rm(db + s, { force: true })));
-}
-
 /** Refuses an input file that is not the one the checkpoint was made from (design invariant 6). */
-export async function assertSameInput(cp: Checkpoint, input: string): Promise<void> {
-  const batch = cp.batch()!;
+export async function assertSameInput(cp: StoreReader, input: string): Promise<void> {
+  const batch = (await cp.batch())!;
   const s = await stat(input).catch((e: unknown) => {
     throw new UsageError(`${input}: cannot read the input file (${(e as Error).message})`, { cause: e });
   });
@@ -112,25 +109,25 @@ export async function assertSameInput(cp: Checkpoint, input: string): Promise<vo
         : undefined;
   if (changed) {
     throw new CheckpointError(
-      `${input} is not the file checkpoint ${cp.file} was made from: ${changed}. ` +
+      `${input} is not the file checkpoint ${cp.location} was made from: ${changed}. ` +
         `To finish the original batch, restore the original file. To run the new file, use another --db ` +
-        `(or delete ${cp.file}); lines that are unchanged will be answered from the server's idempotency store where it still has them.`,
+        `(or delete ${cp.location}); lines that are unchanged will be answered from the server's idempotency store where it still has them.`,
     );
   }
 }
 
 /** Compares a loaded checkpoint with this run's input and key; refuses what would mix or pay twice. */
-async function verifyResume(cp: Checkpoint, o: RunOptions, events: RunnerEvents | undefined): Promise<void> {
-  const batch = cp.batch()!;
+async function verifyResume(cp: BatchStore, o: RunOptions, events: RunnerEvents | undefined): Promise<void> {
+  const batch = (await cp.batch())!;
   await assertSameInput(cp, o.input);
   if (keyFingerprint(o.apiKey, batch.keySalt) !== batch.keyFingerprint) {
-    if (cp.mayChangeKey()) {
+    if (await cp.mayChangeKey()) {
       const salt = newSalt();
-      cp.changeKey(salt, keyFingerprint(o.apiKey, salt));
+      await cp.changeKey(salt, keyFingerprint(o.apiKey, salt));
       return;
     }
     throw new CheckpointError(
-      `checkpoint ${cp.file} was started with a different API key. Sail scopes idempotency keys per API key, ` +
+      `checkpoint ${cp.location} was started with a different API key. Sail scopes idempotency keys per API key, ` +
         `so resuming under this one would pay again for every line already sent. Rerun with the original key, ` +
         `or start a new batch with another --db.`,
     );
@@ -190,7 +187,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
   if (o.errorsOutput) await assertWritableFolder(o.errorsOutput, 'errors output');
   await assertWritableFolder(db, 'checkpoint');
 
-  let cp = Checkpoint.open(db);
+  let cp: BatchStore | undefined = await openStore(db);
   const owner = randomUUID();
   let heartbeat: NodeJS.Timeout | undefined;
   let leaseLost: Error | undefined;
@@ -198,22 +195,30 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     leaseLost = e;
   };
   try {
-    cp.acquireLease(owner, o.leaseStaleMs);
-    let batch = cp.batch();
+    await cp.acquireLease(owner, o.leaseStaleMs);
+    let batch = await cp.batch();
     if (batch && batch.loadedAtMs === null) {
       // A load that never finished sent nothing: start it over.
-      cp.close();
-      await removeCheckpoint(db);
-      cp = Checkpoint.open(db);
-      cp.acquireLease(owner, o.leaseStaleMs);
+      await cp.destroy();
+      cp = undefined;
+      cp = await openStore(db);
+      await cp.acquireLease(owner, o.leaseStaleMs);
       batch = undefined;
     }
+    const store: BatchStore = cp;
+    const leaseLostError = () =>
+      new CheckpointBusyError(`${db}: another run took over this checkpoint while this one was paused; this run stops and leaves the batch to it`);
     heartbeat = setInterval(() => {
-      if (cp.heartbeat(owner)) return;
-      // Another process took the checkpoint over (this one was stopped past the stale time):
-      // writing on would race it, so this run ends; the other carries the batch.
-      clearInterval(heartbeat);
-      onLeaseLost(new CheckpointBusyError(`${db}: another run took over this checkpoint while this one was paused; this run stops and leaves the batch to it`));
+      store.heartbeat(owner).then(
+        (held) => {
+          if (held) return;
+          // Another process took the checkpoint over (this one was stopped past the stale time):
+          // writing on would race it, so this run ends; the other carries the batch.
+          clearInterval(heartbeat);
+          onLeaseLost(leaseLostError());
+        },
+        (e: unknown) => onLeaseLost(e as Error),
+      );
     }, Math.max(50, Math.floor(o.leaseStaleMs / 3)));
     heartbeat.unref();
 
@@ -221,7 +226,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       phase(events, 'loading', `validating ${o.input}`);
       const salt = newSalt();
       const { random: _r, apiKey: _k, ...recorded } = o;
-      cp.createBatch({
+      await store.createBatch({
         inputPath: resolve(o.input),
         inputBytes: inputStat.size,
         inputSha256: '',
@@ -233,29 +238,29 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
         createdAtMs: Date.now(),
       });
       try {
-        const loaded = await loadJobs(cp, lineSourceFor(o), {
+        const loaded = await loadJobs(store, lineSourceFor(o), {
           namespace: o.namespace,
           skipInvalid: o.skipInvalid,
           onIssue: hooks.onIssue,
           signal: hooks.signal,
           onProgress: (p) => safeEmit(events, 'input:progress', p),
         });
-        cp.markLoaded(loaded.bytes, loaded.sha256);
+        await store.markLoaded(loaded.bytes, loaded.sha256);
       } catch (e) {
         clearInterval(heartbeat);
-        cp.close();
-        await removeCheckpoint(db);
+        cp = undefined;
+        await store.destroy();
         throw e;
       }
     } else {
-      await verifyResume(cp, o, events);
+      await verifyResume(store, o, events);
     }
 
     const cpuAtSend = process.cpuUsage();
-    const stored = cp.batch()!;
+    const stored = (await store.batch())!;
     if (o.retryFailed) {
-      const n = cp.requeueUnsuccessful((j) =>
-        idempotencyKey({ namespace: stored.namespace, customId: j.custom_id, attempt: j.attempt, bodySha256: j.body_sha256 }),
+      const n = await store.requeueUnsuccessful((j) =>
+        idempotencyKey({ namespace: stored.namespace, customId: j.customId, attempt: j.attempt, bodySha256: j.bodySha256 }),
       );
       phase(events, 'loading', `retrying ${n} job${n === 1 ? '' : 's'} that ended unsuccessfully, with new idempotency keys`);
     }
@@ -281,7 +286,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       },
     });
     const token = o.webhookUrl ? webhookToken(o.apiKey, stored.namespace, stored.inputSha256) : undefined;
-    const dispatcher = new Dispatcher(cp, client, {
+    const dispatcher = new Dispatcher(store, client, {
       random,
       pollIntervalMs: o.pollIntervalMs,
       maxPollIntervalMs: o.maxPollIntervalMs,
@@ -310,14 +315,14 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     hooks.signal?.addEventListener('abort', onAbort, { once: true });
     if (hooks.signal?.aborted) onAbort();
 
-    phase(events, 'running', `running ${cp.total()} jobs against ${o.baseUrl}`);
+    phase(events, 'running', `running ${await store.total()} jobs against ${o.baseUrl}`);
     let stopped: boolean;
-    cp.noteSendingRun();
+    await store.noteSendingRun();
     try {
       ({ stopped } = await dispatcher.run());
     } catch (e) {
       const cause = (e as Error).cause;
-      if (e instanceof FatalRunError && (cause instanceof AuthenticationError || cause instanceof PermissionDeniedError)) cp.noteKeyRejected();
+      if (e instanceof FatalRunError && (cause instanceof AuthenticationError || cause instanceof PermissionDeniedError)) await store.noteKeyRejected();
       throw e;
     } finally {
       hooks.signal?.removeEventListener('abort', onAbort);
@@ -327,14 +332,14 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
 
     const cpuAtWrite = process.cpuUsage();
     const counts = dispatcher.counts;
-    const total = cp.total();
+    const total = await store.total();
     if (!stopped) {
       phase(events, 'writing', `writing ${o.output}`);
-      await writeResults(cp, o.output);
-      if (o.errorsOutput) await writeResults(cp, o.errorsOutput, 'errors');
+      await writeResults(store, o.output);
+      if (o.errorsOutput) await writeResults(store, o.errorsOutput, 'errors');
     }
     phase(events, 'done', stopped ? 'stopped' : 'done');
-    const totals = summarize(cp);
+    const totals = await store.summary();
     return {
       exitCode: counts.completed === total ? EXIT.ok : EXIT.someJobsFailed,
       stopped,
@@ -356,9 +361,9 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     };
   } finally {
     clearInterval(heartbeat);
-    if (cp.db.open) {
-      cp.releaseLease(owner);
-      cp.close();
+    if (cp) {
+      await cp.releaseLease(owner);
+      await cp.close();
     }
   }
 }

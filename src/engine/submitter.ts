@@ -1,7 +1,7 @@
 import { RequestFailed, type SailClient } from '../api/client.ts';
 import { endpointOf } from '../api/endpoints.ts';
 import { stateForApiStatus, JOB_STATES } from '../checkpoint/job-states.ts';
-import type { JobRow, JobUpdate } from '../checkpoint/checkpoint.ts';
+import type { JobToSend, JobUpdate } from '../checkpoint/store.ts';
 import { crashPoint } from './crash-points.ts';
 import { finishedUpdate, failedUpdate } from './job-updates.ts';
 
@@ -29,15 +29,15 @@ const AMBIGUOUS = new Set(['connection_error', 'timeout', 'invalid_body', 'idemp
  */
 export async function submitJob(
   client: SailClient,
-  row: JobRow,
-  firstPollAt: (row: JobRow) => number,
+  row: JobToSend,
+  firstPollAt: (row: JobToSend) => number,
   signal: AbortSignal,
   decorate: (body: Record<string, unknown>) => Record<string, unknown> = (b) => b,
   mayDefer = false,
 ): Promise<JobUpdate | Deferred> {
-  const stored = JSON.parse(row.body!) as Record<string, unknown>;
+  const stored = JSON.parse(row.body) as Record<string, unknown>;
   const body = decorate(stored);
-  const key = row.idempotency_key!;
+  const key = row.idempotencyKey;
   const kind = endpointOf(row.url);
   const schema = kind.schemaOf(stored);
   try {

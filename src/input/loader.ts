@@ -1,5 +1,5 @@
 import { bodySha256, idempotencyKey } from '../api/idempotency-key.ts';
-import type { Checkpoint, NewJob } from '../checkpoint/checkpoint.ts';
+import type { BatchStore, NewJob } from '../checkpoint/store.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 import { InputError, InterruptedError, UsageError, formatIssue, type InputIssue } from '../errors.ts';
 import type { LineSource, SourceItem } from './line-source.ts';
@@ -23,7 +23,7 @@ export interface LoadResult {
 }
 
 /** Where loaded jobs go: the checkpoint, or a dry run's tally. */
-export type JobSink = Pick<Checkpoint, 'insertJobs' | 'lineOfCustomId'>;
+export type JobSink = Pick<BatchStore, 'insertJobs' | 'lineOfCustomId'>;
 
 const INSERT_EVERY = 2_000;
 const KEEP_ISSUES = 20;
@@ -64,8 +64,8 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
     return o.skipInvalid ? invalidJob(job, issues[0]!) : undefined;
   };
 
-  const flush = () => {
-    const dupes = cp.insertJobs(buffer);
+  const flush = async () => {
+    const dupes = await cp.insertJobs(buffer);
     buffer = [];
     const skipped: NewJob[] = [];
     for (const d of dupes) {
@@ -73,12 +73,12 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
         file: source.file,
         line: d.lineNo,
         field: 'custom_id',
-        message: `"${d.customId}" is already used on line ${cp.lineOfCustomId(d.customId!)}; custom_id must be unique in a batch`,
+        message: `"${d.customId}" is already used on line ${await cp.lineOfCustomId(d.customId!)}; custom_id must be unique in a batch`,
       };
       const job = invalid(d, [issue]);
       if (job) skipped.push(job);
     }
-    cp.insertJobs(skipped);
+    if (skipped.length > 0) await cp.insertJobs(skipped);
   };
 
   const toJob = (item: SourceItem): NewJob | undefined => {
@@ -105,11 +105,11 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
       const job = toJob(item);
       if (job) buffer.push(job);
       if (buffer.length >= INSERT_EVERY) {
-        flush();
+        await flush();
         o.onProgress?.({ lines: item.line, bytes: source.bytesRead });
       }
     }
-    flush();
+    await flush();
   } catch (e) {
     // The runner has already checked that the file exists and is not a folder; reading can still be refused.
     if ((e as { code?: string }).code === 'EACCES') throw new UsageError(`${source.file}: permission denied reading the input file`, { cause: e });

@@ -1,4 +1,4 @@
-import { Checkpoint } from '../checkpoint/checkpoint.ts';
+import { openStore } from '../checkpoint/open-store.ts';
 import { UsageError } from '../errors.ts';
 import { assertDistinctTargets } from './targets.ts';
 import { writeResults } from './writer.ts';
@@ -33,26 +33,26 @@ function asUsageError(e: unknown, path: string): unknown {
  */
 export async function exportResults(db: string, output: string, options: ExportOptions = {}): Promise<ExportResult> {
   assertDistinctTargets({ db, output, errors: options.errors });
-  const cp = Checkpoint.open(db, { readonly: true });
+  const store = await openStore(db, { readonly: true });
   try {
-    // One read transaction across both files, so that the errors file agrees with the output
-    // even if the run finishes more jobs between the two.
-    cp.db.exec('BEGIN');
-    const all = await writeResults(cp, output).catch((e: unknown) => {
-      throw asUsageError(e, output);
+    // One snapshot across both files, so that the errors file agrees with the output even if
+    // the run finishes more jobs between the two.
+    return await store.snapshot(async (r) => {
+      const all = await writeResults(r, output).catch((e: unknown) => {
+        throw asUsageError(e, output);
+      });
+      let errorLines: number | undefined;
+      const errors = options.errors;
+      if (errors !== undefined) {
+        errorLines = (
+          await writeResults(r, errors, 'errors').catch((e: unknown) => {
+            throw asUsageError(e, errors);
+          })
+        ).lines;
+      }
+      return { lines: all.lines, unfinished: all.unfinished, errorLines };
     });
-    let errorLines: number | undefined;
-    const errors = options.errors;
-    if (errors !== undefined) {
-      errorLines = (
-        await writeResults(cp, errors, 'errors').catch((e: unknown) => {
-          throw asUsageError(e, errors);
-        })
-      ).lines;
-    }
-    return { lines: all.lines, unfinished: all.unfinished, errorLines };
   } finally {
-    if (cp.db.inTransaction) cp.db.exec('COMMIT');
-    cp.close();
+    await store.close();
   }
 }

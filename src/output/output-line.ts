@@ -1,5 +1,5 @@
 import { KEY_PREFIX } from '../api/idempotency-key.ts';
-import type { JobRow } from '../checkpoint/checkpoint.ts';
+import type { JobRow } from '../checkpoint/store.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 
 /**
@@ -10,22 +10,22 @@ import { JOB_STATES } from '../checkpoint/job-states.ts';
  * re-serialised: writing ten million lines stays a string-concatenation job.
  */
 export function outputLine(row: JobRow): string {
-  const id = row.idempotency_key
-    ? `batch_req_${row.idempotency_key.slice(KEY_PREFIX.length, KEY_PREFIX.length + 24)}`
-    : `batch_req_line_${row.line_no}`;
-  const head = `{"id":${JSON.stringify(id)},"custom_id":${JSON.stringify(row.custom_id)}`;
+  const id = row.idempotencyKey
+    ? `batch_req_${row.idempotencyKey.slice(KEY_PREFIX.length, KEY_PREFIX.length + 24)}`
+    : `batch_req_line_${row.lineNo}`;
+  const head = `{"id":${JSON.stringify(id)},"custom_id":${JSON.stringify(row.customId)}`;
   const response =
-    row.status_code === null && row.result === null
+    row.statusCode === null && row.result === null
       ? 'null'
-      : `{"status_code":${row.status_code ?? 200},"request_id":${JSON.stringify(row.request_id)},"body":${row.result ?? 'null'}}`;
+      : `{"status_code":${row.statusCode ?? 200},"request_id":${JSON.stringify(row.requestId)},"body":${row.result ?? 'null'}}`;
   if (row.state === JOB_STATES.completed) return `${head},"response":${response},"error":null${row.parsed === null ? '' : `,"parsed":${row.parsed}`}}`;
   const error =
     row.state === JOB_STATES.pending || row.state === JOB_STATES.submitted
       ? { code: 'not_finished', message: `job is still ${row.state}; rerun \`sailbatch run\` with the same arguments to finish it` }
-      : { code: row.error_code ?? row.state, message: row.error_message ?? `job ended ${row.state}` };
+      : { code: row.errorCode ?? row.state, message: row.errorMessage ?? `job ended ${row.state}` };
   return `${head},"response":${response},"error":${JSON.stringify(error)}}`;
 }
 
-export function isUnfinished(row: JobRow): boolean {
+export function isUnfinished(row: Pick<JobRow, 'state'>): boolean {
   return row.state === JOB_STATES.pending || row.state === JOB_STATES.submitted;
 }

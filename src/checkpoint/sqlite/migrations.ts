@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { CheckpointError } from '../errors.ts';
+import { CheckpointError } from '../../errors.ts';
 
 /**
  * Schema migrations: an append-only array, applied in order inside one transaction, with

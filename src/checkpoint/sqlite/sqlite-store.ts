@@ -1,0 +1,230 @@
+import type Database from 'better-sqlite3';
+import { rm } from 'node:fs/promises';
+import { CheckpointError } from '../../errors.ts';
+import type {
+  BatchMeta,
+  BatchStore,
+  JobRow,
+  JobToPoll,
+  JobToSend,
+  JobUpdate,
+  LeaseInfo,
+  LostClaims,
+  NewJob,
+  RetryKeyInput,
+  StateCounts,
+  StoreReader,
+} from '../store.ts';
+import { toSummary, type CheckpointSummary } from '../summary.ts';
+import { SqliteBatchRecord } from './batch-record.ts';
+import { openDatabase } from './connection.ts';
+import { SqliteJobStore } from './job-store.ts';
+import { SqliteKeyBookkeeping } from './key-bookkeeping.ts';
+import { SqliteLease } from './lease.ts';
+import { SqliteSummaryQueries } from './summary-queries.ts';
+
+const NO_LOSSES: LostClaims = Object.freeze({ lost: [] as number[] });
+
+/**
+ * The embedded store: one SQLite file per batch, one runner at a time (the lease). better-sqlite3
+ * is synchronous, so each method does its work at once and returns a settled promise; the
+ * interface is async for the PostgreSQL store's sake.
+ * @internal
+ */
+export class SqliteStore implements BatchStore {
+  private readonly db: Database.Database;
+  private readonly jobs: SqliteJobStore;
+  private readonly batchRecord: SqliteBatchRecord;
+  private readonly leaseRow: SqliteLease;
+  private readonly keys: SqliteKeyBookkeeping;
+  private readonly sums: SqliteSummaryQueries;
+
+  private constructor(
+    readonly location: string,
+    readonly readonly: boolean,
+  ) {
+    this.db = openDatabase(location, readonly);
+    this.jobs = new SqliteJobStore(this.db, readonly);
+    this.batchRecord = new SqliteBatchRecord(this.db, readonly);
+    this.leaseRow = new SqliteLease(this.db, location, readonly);
+    this.keys = new SqliteKeyBookkeeping(this.db, this.batchRecord, this.jobs);
+    this.sums = new SqliteSummaryQueries(this.db);
+  }
+
+  static open(file: string, options: { readonly?: boolean } = {}): SqliteStore {
+    return new SqliteStore(file, options.readonly ?? false);
+  }
+
+  /** Every write goes through here, so a read-only store refuses it with one message. */
+  private writable(): void {
+    if (this.readonly) throw new CheckpointError(`${this.location}: opened read-only`);
+  }
+
+  private async write<T>(fn: () => T): Promise<T> {
+    this.writable();
+    return fn();
+  }
+
+  async batch(): Promise<BatchMeta | undefined> {
+    return this.batchRecord.meta();
+  }
+
+  /** Always true: a SQLite checkpoint holds one batch, and the lease admits one run to create it. */
+  createBatch(meta: Omit<BatchMeta, 'loadedAtMs'>): Promise<boolean> {
+    return this.write(() => {
+      this.batchRecord.create(meta);
+      return true;
+    });
+  }
+
+  markLoaded(inputBytes: number, inputSha256: string): Promise<void> {
+    return this.write(() => this.batchRecord.markLoaded(inputBytes, inputSha256));
+  }
+
+  insertJobs(jobs: readonly NewJob[]): Promise<NewJob[]> {
+    return this.write(() => this.db.transaction(() => this.jobs.insert(jobs))());
+  }
+
+  async job(idx: number): Promise<JobRow | undefined> {
+    return this.jobs.job(idx);
+  }
+
+  async lineOfCustomId(customId: string): Promise<number | undefined> {
+    return this.jobs.lineOfCustomId(customId);
+  }
+
+  async jobsPage(afterIdx: number, limit: number): Promise<JobRow[]> {
+    return this.jobs.page(afterIdx, limit);
+  }
+
+  claimPending(limit: number): Promise<JobToSend[]> {
+    return this.write(() => this.jobs.claimPending(limit));
+  }
+
+  claimDuePolls(nowMs: number, limit: number): Promise<JobToPoll[]> {
+    return this.write(() => this.jobs.claimDuePolls(nowMs, limit));
+  }
+
+  async release(idxs: readonly number[]): Promise<void> {
+    this.jobs.release(idxs);
+  }
+
+  async nextPollAt(): Promise<number | null> {
+    return this.jobs.nextPollAt();
+  }
+
+  pollNow(responseId: string): Promise<boolean> {
+    return this.write(() => this.jobs.pollNow(responseId));
+  }
+
+  /** The one runner never loses a claim, so `lost` is always empty. */
+  apply(updates: readonly JobUpdate[], counters: Readonly<Record<string, number>> = {}): Promise<LostClaims> {
+    return this.write(() => {
+      if (updates.length === 0 && Object.keys(counters).length === 0) return NO_LOSSES;
+      const now = Date.now();
+      this.db.transaction(() => {
+        this.jobs.apply(updates, now);
+        this.batchRecord.bump(counters);
+      })();
+      this.jobs.release(updates.map((u) => u.idx));
+      return NO_LOSSES;
+    });
+  }
+
+  requeueUnsuccessful(keyFor: (job: RetryKeyInput) => string): Promise<number> {
+    return this.write(() => this.db.transaction(() => this.jobs.requeueUnsuccessful(keyFor))());
+  }
+
+  async counts(): Promise<StateCounts> {
+    return this.jobs.counts();
+  }
+
+  async total(): Promise<number> {
+    return this.jobs.total();
+  }
+
+  async counters(): Promise<Record<string, number>> {
+    return this.batchRecord.counters();
+  }
+
+  /** In one transaction, so that every figure comes from the same snapshot even while a run writes. */
+  async summary(): Promise<CheckpointSummary> {
+    return this.db.transaction(() =>
+      toSummary({
+        counts: this.jobs.counts(),
+        tokens: this.sums.tokens(),
+        counters: this.batchRecord.counters(),
+        polls: this.sums.polls(),
+        createdAtMs: this.batchRecord.meta()?.createdAtMs ?? null,
+      }),
+    )();
+  }
+
+  async oldestSubmitted(limit: number): Promise<JobRow[]> {
+    return this.jobs.oldestSubmitted(limit);
+  }
+
+  async firstUnsuccessful(limit: number): Promise<JobRow[]> {
+    return this.jobs.firstUnsuccessful(limit);
+  }
+
+  /**
+   * A read transaction held across `read`'s awaits: WAL gives it one snapshot while a run goes
+   * on writing from another process. For read-only stores (status, export), whose connection
+   * nothing else uses meanwhile.
+   */
+  async snapshot<T>(read: (reader: StoreReader) => Promise<T>): Promise<T> {
+    this.db.exec('BEGIN');
+    try {
+      return await read(this);
+    } finally {
+      if (this.db.inTransaction) this.db.exec('COMMIT');
+    }
+  }
+
+  acquireLease(owner: string, staleMs: number): Promise<void> {
+    return this.write(() => this.leaseRow.acquire(owner, staleMs));
+  }
+
+  heartbeat(owner: string): Promise<boolean> {
+    return this.write(() => this.leaseRow.heartbeat(owner));
+  }
+
+  releaseLease(owner: string): Promise<void> {
+    return this.write(() => this.leaseRow.release(owner));
+  }
+
+  async lease(): Promise<LeaseInfo | undefined> {
+    return this.leaseRow.current();
+  }
+
+  async anyAccepted(): Promise<boolean> {
+    return this.jobs.anyAccepted();
+  }
+
+  async mayChangeKey(): Promise<boolean> {
+    return this.keys.mayChangeKey();
+  }
+
+  changeKey(salt: string, fingerprint: string): Promise<void> {
+    return this.write(() => this.keys.changeKey(salt, fingerprint));
+  }
+
+  noteSendingRun(): Promise<void> {
+    return this.write(() => this.keys.noteSendingRun());
+  }
+
+  noteKeyRejected(): Promise<void> {
+    return this.write(() => this.keys.noteKeyRejected());
+  }
+
+  async destroy(): Promise<void> {
+    this.writable();
+    await this.close();
+    await Promise.all(['', '-wal', '-shm'].map((s) => rm(this.location + s, { force: true })));
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
