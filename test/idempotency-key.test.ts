@@ -54,3 +54,18 @@ test('keyFingerprint is salted and does not reveal the key', () => {
   assert.ok(!keyFingerprint(apiKey, salt).includes('0123456789abcdef'));
   assert.notEqual(newSalt(), newSalt());
 });
+
+test('keys are exactly those of earlier versions: a lost checkpoint still finds the server-side replies', () => {
+  const sample = {
+    model: 'm',
+    input: [{ role: 'user', content: 'hé "q"\n' }],
+    metadata: { completion_window: 'asap', z: 'x' },
+    temperature: 0.5,
+    n: null,
+    arr: [1, 'a', [true, {}]],
+    background: true,
+  };
+  const sha = bodySha256(sample);
+  assert.equal(sha, 'ae50fb3b6d1acd42e777f04221da9dd1a679a1a2417be610dcf5a49a6dde94db');
+  assert.equal(idempotencyKey({ namespace: 'ns', customId: 'c-1', attempt: 2, bodySha256: sha }), 'sailbatch-v1-cvskksm0gEYBab38mE1SysiPQ4JrbpLkAu0xSApIO7o-a2');
+});

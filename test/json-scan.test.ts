@@ -34,3 +34,10 @@ test('integers past 2^53 are reported, positive and negative, at any depth', () 
   assert.equal(scanJson('{"a":{"b":[0,-90071992547409930]}}')?.path, 'a.b[1]');
   assert.equal(scanJson('[1, 123456789012345678901234567890]')?.path, '[1]');
 });
+
+test('objects with many keys: a duplicate far apart is found, and distinct keys pass', () => {
+  const keys = Array.from({ length: 50 }, (_, k) => `"k${k}":${k}`);
+  assert.equal(scanJson(`{${keys.join(',')}}`), null);
+  assert.equal(scanJson(`{${keys.join(',')},"k3":0}`)?.path, 'k3');
+  assert.equal(scanJson(`{"a":{${keys.join(',')},"k49":1}}`)?.path, 'a.k49');
+});

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 
 /**
  * Design invariant 2: every POST carries a key derived from the input alone, so that a replay
@@ -9,20 +9,28 @@ import { createHash, randomBytes } from 'node:crypto';
  */
 export const KEY_PREFIX = 'sailbatch-v1-';
 
+// Built by appending to one string rather than mapping and joining arrays: this runs for every
+// line of the input, and the text must stay exactly what it was (keys of old checkpoints, and
+// of the server's idempotency store, are derived from it).
 function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value as object)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`);
-    return `{${entries.join(',')}}`;
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) as string;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + (canonical(value[i]) ?? '');
+    return `${out}]`;
   }
-  return JSON.stringify(value);
+  const keys = Object.keys(value).sort();
+  let out = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    out += `${i ? ',' : ''}${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`;
+  }
+  return `${out}}`;
 }
 
 /** Hash of a request body that does not depend on key order. */
 export function bodySha256(body: unknown): string {
-  return createHash('sha256').update(canonical(body)).digest('hex');
+  return hash('sha256', canonical(body));
 }
 
 export interface KeyParts {
@@ -33,9 +41,7 @@ export interface KeyParts {
 }
 
 export function idempotencyKey(parts: KeyParts): string {
-  const digest = createHash('sha256')
-    .update(`${parts.namespace}\u0000${parts.customId}\u0000${parts.attempt}\u0000${parts.bodySha256}`)
-    .digest('base64url');
+  const digest = hash('sha256', `${parts.namespace}\u0000${parts.customId}\u0000${parts.attempt}\u0000${parts.bodySha256}`, 'base64url');
   return `${KEY_PREFIX}${digest}-a${parts.attempt}`;
 }
 

@@ -11,9 +11,21 @@ export interface JsonScanProblem {
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
+/** The dotted path of the keys and indexes on the stack, built only when there is a problem to report. */
+function pathOf(stack: readonly (string | number)[]): string {
+  let path = '';
+  for (const key of stack) path = typeof key === 'number' ? `${path}[${key}]` : path ? `${path}.${key}` : key;
+  return path;
+}
+
+const SMALL = 8;
+
+const isDelimiter = (c: number) => c === 0x2c || c === 0x5d || c === 0x7d || c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
+
 export function scanJson(text: string): JsonScanProblem | null {
   let i = 0;
   const n = text.length;
+  const stack: (string | number)[] = [];
 
   const ws = () => {
     while (i < n) {
@@ -38,59 +50,75 @@ export function scanJson(text: string): JsonScanProblem | null {
     return escaped ? (JSON.parse(`"${raw}"`) as string) : raw;
   };
 
-  const join = (path: string, key: string | number) =>
-    typeof key === 'number' ? `${path}[${key}]` : path ? `${path}.${key}` : key;
+  const skipString = () => {
+    i++;
+    for (;;) {
+      const c = text.charCodeAt(i);
+      if (c === 0x22) break;
+      i += c === 0x5c ? 2 : 1;
+    }
+    i++;
+  };
 
-  const value = (path: string): JsonScanProblem | null => {
+  // Objects of a few keys are the common case, where a Set per object costs more than a scan;
+  // past SMALL keys the scan would grow quadratic, so a Set takes over.
+  const value = (): JsonScanProblem | null => {
     ws();
-    const c = text[i];
-    if (c === '{') {
+    const c = text.charCodeAt(i);
+    if (c === 0x7b) {
       i++;
-      const seen = new Set<string>();
       ws();
-      if (text[i] === '}') {
+      if (text.charCodeAt(i) === 0x7d) {
         i++;
         return null;
       }
+      const seen: string[] = [];
+      let many: Set<string> | undefined;
       for (;;) {
         ws();
         const key = readString();
-        if (seen.has(key)) return { path: join(path, key), message: `duplicate key "${key}" in one object` };
-        seen.add(key);
+        stack.push(key);
+        if (many ? many.has(key) : seen.includes(key)) return { path: pathOf(stack), message: `duplicate key "${key}" in one object` };
+        if (many) many.add(key);
+        else if (seen.push(key) > SMALL) many = new Set(seen);
         ws();
         i++; // ':'
-        const p = value(join(path, key));
+        const p = value();
         if (p) return p;
+        stack.pop();
         ws();
-        if (text[i++] === '}') return null;
+        if (text.charCodeAt(i++) === 0x7d) return null;
       }
     }
-    if (c === '[') {
+    if (c === 0x5b) {
       i++;
       ws();
-      if (text[i] === ']') {
+      if (text.charCodeAt(i) === 0x5d) {
         i++;
         return null;
       }
       for (let k = 0; ; k++) {
-        const p = value(join(path, k));
+        stack.push(k);
+        const p = value();
         if (p) return p;
+        stack.pop();
         ws();
-        if (text[i++] === ']') return null;
+        if (text.charCodeAt(i++) === 0x5d) return null;
       }
     }
-    if (c === '"') {
-      readString();
+    if (c === 0x22) {
+      skipString();
       return null;
     }
     const start = i;
-    while (i < n && !',]} \t\r\n'.includes(text[i]!)) i++;
+    while (i < n && !isDelimiter(text.charCodeAt(i))) i++;
+    if (i - start < 16) return null;
     const token = text.slice(start, i);
     if (/^-?\d+$/.test(token) && token.replace('-', '').length >= 16) {
       const big = BigInt(token);
       if (big > MAX_SAFE || big < -MAX_SAFE) {
         return {
-          path,
+          path: pathOf(stack),
           message: `integer ${token} is beyond 2^53 and would lose precision; write it as a string`,
         };
       }
@@ -98,5 +126,5 @@ export function scanJson(text: string): JsonScanProblem | null {
     return null;
   };
 
-  return value('');
+  return value();
 }
