@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { COMPLETION_WINDOWS, POLL_GROWTH, WINDOW_CADENCE, deadlineMs, isCompletionWindow } from '../src/api/completion-window.ts';
-import { jobDeadlineMs, pollDelayMs } from '../src/engine/poll-schedule.ts';
+import { PollSchedule, jobDeadlineMs, pollDelayMs } from '../src/engine/poll-schedule.ts';
+import { seededRandom } from '../src/sim/deterministic.ts';
 
 const mid = () => 0.5; // jitter factor exactly 1
 const HOUR = 3_600_000;
@@ -92,5 +93,59 @@ describe('completion windows', () => {
   test('isCompletionWindow accepts exactly the six names', () => {
     for (const w of COMPLETION_WINDOWS) assert.ok(isCompletionWindow(w));
     for (const w of ['', '1h', 'ASAP', null, undefined, 24]) assert.equal(isCompletionWindow(w), false, String(w));
+  });
+});
+
+describe('PollSchedule: the first poll learned from the replies', () => {
+  /** Jobs that take `took()` ms each, polled first when the schedule says; returns the share done at their first poll. */
+  function drive(s: PollSchedule, window: string, jobs: number, took: () => number): number {
+    let done = 0;
+    for (let i = 0; i < jobs; i++) {
+      const at = s.delayMs(window, 0);
+      const ok = took() <= at;
+      if (ok) done++;
+      s.observeFirstPoll(window, at, ok);
+    }
+    return done / jobs;
+  }
+
+  test('settles where about 97% of first polls find the job done, for a server faster than the window', () => {
+    const random = seededRandom(7);
+    const s = new PollSchedule({}, random);
+    const took = () => 25 + 50 * random();
+    drive(s, 'asap', 3_000, took);
+    const first = s.firstPollMs('asap');
+    assert.ok(first > 60 && first < 110, `learned first poll ${first} ms for jobs of 25-75 ms`);
+    const share = drive(s, 'asap', 3_000, took);
+    assert.ok(share > 0.93 && share < 0.995, `done at first poll: ${share}`);
+  });
+
+  test('follows the server when it slows down, and never polls later than the window says', () => {
+    const random = seededRandom(8);
+    const s = new PollSchedule({}, random);
+    drive(s, 'asap', 2_000, () => 20);
+    assert.ok(s.firstPollMs('asap') < 40);
+    drive(s, 'asap', 300, () => 400 + 100 * random());
+    assert.ok(s.firstPollMs('asap') > 400, `after the slowdown: ${s.firstPollMs('asap')}`);
+    drive(s, 'asap', 300, () => 60_000);
+    assert.equal(s.firstPollMs('asap'), WINDOW_CADENCE.asap.firstPollMs);
+  });
+
+  test('each cadence learns on its own; an explicit --poll-interval turns learning off', () => {
+    const s = new PollSchedule({}, mid);
+    drive(s, 'priority', 1_000, () => 30);
+    assert.ok(s.firstPollMs('asap') < 100, 'asap and priority share a cadence');
+    assert.equal(s.firstPollMs('24h'), WINDOW_CADENCE['24h'].firstPollMs);
+    assert.equal(s.delayMs('24h', 0), WINDOW_CADENCE['24h'].firstPollMs);
+    const fixed = new PollSchedule({ pollIntervalMs: 500 }, mid);
+    drive(fixed, 'asap', 1_000, () => 30);
+    assert.equal(fixed.delayMs('asap', 0), 500);
+    assert.equal(fixed.delayMs('asap', 1), 750);
+  });
+
+  test('a poll that came long after it was due says nothing when it finds the job done', () => {
+    const s = new PollSchedule({}, mid);
+    for (let i = 0; i < 500; i++) s.observeFirstPoll('asap', 5_000, true);
+    assert.equal(s.firstPollMs('asap'), WINDOW_CADENCE.asap.firstPollMs);
   });
 });

@@ -1,5 +1,4 @@
 import { setMaxListeners } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { SailClient } from '../api/client.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
@@ -7,7 +6,7 @@ import type { BatchStore, JobToPoll, JobToSend, JobUpdate, StateCounts, WorkJob 
 import { crashPoint } from './crash-points.ts';
 import { safeEmit, type RequestCounts, type RunnerEvents } from './events.ts';
 import { pollJob } from './poller.ts';
-import { jobDeadlineMs, pollDelayMs, type PollOverrides } from './poll-schedule.ts';
+import { PollSchedule, jobDeadlineMs, type PollOverrides } from './poll-schedule.ts';
 import { submitJob, type Deferred } from './submitter.ts';
 
 export interface DispatcherOptions extends PollOverrides {
@@ -24,6 +23,13 @@ export interface DispatcherOptions extends PollOverrides {
 }
 
 const PROGRESS_EVERY_MS = 250;
+/**
+ * Shortest turn of the loop while most request slots are busy. Each turn writes one transaction
+ * and asks the store for work; turning once per finished request made those the bulk of the
+ * run's CPU. Waiting a few milliseconds gathers the requests that finish meanwhile into one turn;
+ * a quarter of the slots free ends the wait at once, so the slots never starve.
+ */
+const MIN_TURN_MS = 5;
 /** Waits before sending again a POST whose outcome was unknown; past the last, the job fails. */
 const DEFER_MS = [15_000, 60_000, 240_000];
 
@@ -41,6 +47,7 @@ export class Dispatcher {
   /** Jobs per state, read from the store when the run starts and kept up to date since. */
   readonly counts = Object.fromEntries(Object.values(JOB_STATES).map((s) => [s, 0])) as StateCounts;
   private readonly limit: LimitFunction;
+  private readonly schedule: PollSchedule;
   private readonly inFlight = new Map<number, Claimed>();
   private updates: { update: JobUpdate; row: Claimed }[] = [];
   /** Claims of requests that ended without an update (aborted at a stop): given back at the next flush. */
@@ -54,6 +61,7 @@ export class Dispatcher {
   private woken = false;
   private readonly abort = new AbortController();
   private lastProgress = 0;
+  private turnStartedAt = 0;
   /** Pending jobs whose POST had an unknown outcome: when to send again, and how often so far. */
   private readonly deferred = new Map<number, { at: number; rounds: number; row: JobToSend }>();
   /** Response ids a webhook named that were not (or not yet) pollable: applied at the next flush. */
@@ -65,6 +73,7 @@ export class Dispatcher {
     private readonly o: DispatcherOptions,
   ) {
     this.limit = pLimit(client.throttle.allowed);
+    this.schedule = new PollSchedule(o, o.random);
     // One signal is shared by every request in flight, each adding a listener.
     setMaxListeners(0, this.abort.signal);
   }
@@ -83,7 +92,7 @@ export class Dispatcher {
   }
 
   private pollDelay(row: WorkJob, pollCount: number): number {
-    return pollDelayMs(row.completionWindow, pollCount, this.o, this.o.random) * (this.o.pollSlowdown ?? 1);
+    return this.schedule.delayMs(row.completionWindow, pollCount) * (this.o.pollSlowdown ?? 1);
   }
 
   private nextPollAt = (row: JobToPoll) => Date.now() + this.pollDelay(row, row.pollCount + 1);
@@ -117,10 +126,15 @@ export class Dispatcher {
       try {
         if (signal.aborted) return;
         const rounds = this.deferred.get(row.idx)?.rounds ?? 0;
+        const sentAt = Date.now();
         const update =
           row.state === JOB_STATES.pending
             ? await submitJob(this.client, row, () => Date.now() + this.pollDelay(row, 0), signal, this.o.decorate, rounds < DEFER_MS.length)
             : await pollJob(this.client, row, { nextPollAt: this.nextPollAt, deadlineAt: this.deadlineAt, signal });
+        // With webhooks, polls are a slow safety net whose timing says nothing about the server's pace.
+        if (row.state === JOB_STATES.submitted && row.pollCount === 0 && (this.o.pollSlowdown ?? 1) === 1) {
+          this.schedule.observeFirstPoll(row.completionWindow, sentAt - row.submittedAtMs, update.kind === 'finished');
+        }
         answered = true;
         if (update.kind === 'deferred') this.defer(update, rounds, row as JobToSend);
         else {
@@ -234,6 +248,7 @@ export class Dispatcher {
     Object.assign(this.counts, await this.store.counts());
     try {
       for (;;) {
+        this.turnStartedAt = Date.now();
         await this.flush();
         this.progress();
         if (this.fatal !== undefined) {
@@ -263,18 +278,26 @@ export class Dispatcher {
    */
   private async idle(): Promise<void> {
     let next = this.stopping ? null : await this.store.nextPollAt();
-    if (this.woken) {
-      this.woken = false;
-      return;
+    if (!this.woken) {
+      const now = Date.now();
+      for (const d of this.deferred.values()) next = next === null ? d.at : Math.min(next, d.at);
+      const wait = next === null || next <= now ? 1_000 : Math.min(1_000, next - now);
+      // A plain timer cleared on wake: an aborted timers/promises sleep builds an AbortError (and a
+      // DOMException) on every turn of the loop.
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.wakeUp = resolve;
+        timer = setTimeout(resolve, wait);
+      });
+      clearTimeout(timer);
+      this.wakeUp = undefined;
     }
-    const now = Date.now();
-    for (const d of this.deferred.values()) next = next === null ? d.at : Math.min(next, d.at);
-    const wait = next === null || next <= now ? 1_000 : Math.min(1_000, next - now);
-    const woken = new Promise<void>((resolve) => (this.wakeUp = resolve));
-    const timer = new AbortController();
-    await Promise.race([woken, sleep(wait, undefined, { signal: timer.signal }).catch(() => {})]);
-    timer.abort();
-    this.wakeUp = undefined;
+    const since = Date.now() - this.turnStartedAt;
+    const free = this.client.throttle.allowed - this.inFlight.size;
+    if (since < MIN_TURN_MS && free < this.client.throttle.allowed / 4 && !this.stopping && this.fatal === undefined) {
+      await new Promise((resolve) => setTimeout(resolve, MIN_TURN_MS - since));
+    }
+    // The next turn sees every request that finished until now.
     this.woken = false;
   }
 }

@@ -1,7 +1,7 @@
-import { POLL_GROWTH, WINDOW_CADENCE, deadlineMs, isCompletionWindow } from '../api/completion-window.ts';
+import { POLL_GROWTH, WINDOW_CADENCE, deadlineMs, isCompletionWindow, type WindowCadence } from '../api/completion-window.ts';
 
 export interface PollOverrides {
-  /** Replaces every window's first poll delay. */
+  /** Replaces every window's first poll delay (and turns off learning it). */
   pollIntervalMs?: number | undefined;
   /** Replaces every window's cap on the delay between polls. */
   maxPollIntervalMs?: number | undefined;
@@ -9,17 +9,18 @@ export interface PollOverrides {
   jobDeadlineMs?: number | undefined;
 }
 
-function cadence(window: string | null) {
+function cadence(window: string | null): WindowCadence {
   return WINDOW_CADENCE[isCompletionWindow(window) ? window : '24h'];
 }
 
 /**
  * Delay before poll number `pollCount` (0 = the first poll after submission): exponential from the
- * window's first delay up to its cap, with ±20% jitter so jobs submitted together spread out.
+ * first delay (the window's, or `firstMs` when learned) up to its cap, with ±20% jitter so jobs
+ * submitted together spread out.
  */
-export function pollDelayMs(window: string | null, pollCount: number, o: PollOverrides, random: () => number): number {
+export function pollDelayMs(window: string | null, pollCount: number, o: PollOverrides, random: () => number, firstMs?: number): number {
   const c = cadence(window);
-  const first = o.pollIntervalMs ?? c.firstPollMs;
+  const first = o.pollIntervalMs ?? firstMs ?? c.firstPollMs;
   const cap = Math.max(first, o.maxPollIntervalMs ?? c.maxPollMs);
   const base = Math.min(cap, first * POLL_GROWTH ** pollCount);
   return Math.round(base * (0.8 + 0.4 * random()));
@@ -27,4 +28,60 @@ export function pollDelayMs(window: string | null, pollCount: number, o: PollOve
 
 export function jobDeadlineMs(window: string | null, o: PollOverrides): number {
   return o.jobDeadlineMs ?? deadlineMs(isCompletionWindow(window) ? window : '24h');
+}
+
+/** Share of jobs the first poll should find done: the rest cost a second GET. */
+const DONE_AT_FIRST_POLL = 0.97;
+/** Step of the estimate, in log space: how fast it follows a change in the server's pace. */
+const STEP = 0.3;
+/** The first poll never comes sooner than this after the create's reply. */
+const MIN_FIRST_POLL_MS = 10;
+
+/**
+ * When to look first. A window's cadence (completion-window.ts) is a guess made before the run
+ * knows anything; the replies it sees say more. For each cadence, this keeps the delay after the
+ * create's reply by which about 97% of jobs are done, learned from one bit per job: was it done
+ * at its first poll? That bit is all a poll can tell (a job found done may have finished long
+ * before), and it is what a quantile needs: stochastic gradient descent on the pinball loss moves
+ * the estimate down a little on each "done" and up a lot on each "not yet" (in log space,
+ * (1 - p) against p), so it settles where a share p of first polls find the job done. A poll
+ * that comes much later than planned (the run was busy) says nothing about the estimate when it
+ * finds the job done, and is skipped.
+ *
+ * The estimate starts at the window's first delay and never exceeds it: learning only makes
+ * first polls earlier than the fixed cadence, for servers faster than the window says. Later
+ * polls grow from it as before. An explicit --poll-interval turns learning off.
+ */
+export class PollSchedule {
+  private readonly first = new Map<WindowCadence, number>();
+
+  constructor(
+    private readonly o: PollOverrides,
+    private readonly random: () => number,
+  ) {}
+
+  /** The learned first delay of this window's cadence (its fixed one until a first poll reports). */
+  firstPollMs(window: string | null): number {
+    const c = cadence(window);
+    return this.first.get(c) ?? c.firstPollMs;
+  }
+
+  /** Delay before poll number `pollCount` of a job in `window` (0: the first after submission). */
+  delayMs(window: string | null, pollCount: number): number {
+    return pollDelayMs(window, pollCount, this.o, this.random, this.o.pollIntervalMs === undefined ? this.firstPollMs(window) : undefined);
+  }
+
+  /**
+   * A job's first poll found it `done` (or not) `elapsedMs` after its create's reply. The
+   * estimate moves only on polls that came close enough to it to say something about it.
+   */
+  observeFirstPoll(window: string | null, elapsedMs: number, done: boolean): void {
+    if (this.o.pollIntervalMs !== undefined) return;
+    const c = cadence(window);
+    const current = this.firstPollMs(window);
+    if (done && elapsedMs > current * 1.5) return;
+    if (!done && elapsedMs < current * 0.5) return;
+    const next = current * Math.exp(done ? -STEP * (1 - DONE_AT_FIRST_POLL) : STEP * DONE_AT_FIRST_POLL);
+    this.first.set(c, Math.min(c.firstPollMs, Math.max(MIN_FIRST_POLL_MS, next)));
+  }
 }
