@@ -1,7 +1,8 @@
 /**
  * sailbatch as a library. Everything public is named here; nothing else is part of the API.
  */
-export { runBatch, parseRunOptions } from './engine/runner.ts';
+export { runBatch } from './engine/runner.ts';
+export { parseRunOptions } from './parse-options.ts';
 export type { RunSummary, RunHooks } from './engine/runner.ts';
 export { dryRunBatch } from './engine/dry-run.ts';
 export type { DryRunReport } from './engine/dry-run.ts';

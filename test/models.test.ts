@@ -13,7 +13,8 @@ test("models lists the simulator's models, one id a line or as JSON", async (t) 
 
   const json = await runCli(['models', '--base-url', sim.url, '--json']);
   assert.equal(json.code, 0, json.stderr);
-  const models = JSON.parse(json.stdout) as { id: string; owned_by: string }[];
+  const { models, exitCode, error } = JSON.parse(json.stdout) as { models: { id: string; owned_by: string }[]; exitCode: number; error: null };
+  assert.deepEqual({ exitCode, error }, { exitCode: 0, error: null });
   assert.deepEqual(models.map((m) => m.id), SIM_MODELS);
   assert.equal(models[0]!.owned_by, 'sail-simulator');
 });

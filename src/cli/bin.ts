@@ -20,3 +20,6 @@ process.on('SIGTERM', onSignal);
 
 const io = { stdout: process.stdout, stderr: process.stderr, exitCode: 0, signal: controller.signal };
 process.exitCode = await main(cliArgs(), io);
+// The command is over: from here a signal must end the process at once, not abort a run that is gone.
+process.off('SIGINT', onSignal);
+process.off('SIGTERM', onSignal);

@@ -6,4 +6,6 @@ export interface CliIo {
   exitCode: number;
   /** Aborted on the first SIGINT/SIGTERM. */
   signal: AbortSignal;
+  /** What a command reports under `--json`; `main` prints it once, with the exit code and error. */
+  result?: object;
 }

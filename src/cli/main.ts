@@ -1,7 +1,8 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { EXIT, InputError, SailbatchError } from '../errors.ts';
+import { EXIT, InputError, SailbatchError, UsageError } from '../errors.ts';
 import type { CliIo } from './io.ts';
+import { errorAsJson, jsonResult, wantsJson, type JsonError } from './json-result.ts';
 import { retryCommand } from './retry.ts';
 import { exportCommand } from './export.ts';
 import { modelsCommand } from './models.ts';
@@ -9,52 +10,70 @@ import { runCommand } from './run.ts';
 import { simCommand } from './sim.ts';
 import { statusCommand } from './status.ts';
 
+const INTERRUPTED: JsonError = { name: 'InterruptedError', message: 'interrupted by a signal; rerun the same command to resume' };
+
 /**
  * The CLI's one top-level catch: typed errors become their exit code and message; anything else
- * is a bug, reported with its stack.
+ * is a bug, reported with its stack. Under `--json` the outcome is also one JSON object on stdout.
  */
 export async function main(argv: string[], io: CliIo): Promise<number> {
-  try {
-    await yargs(argv)
-      .scriptName('sailbatch')
-      .usage('$0 <command> [options]\n\nRun large JSONL workloads through Sail without losing or double-paying for a line.')
-      .command(runCommand(io))
-      .command(retryCommand(io))
-      .command(statusCommand(io))
-      .command(exportCommand(io))
-      .command(modelsCommand(io))
-      .command(simCommand(io))
-      .demandCommand(1, 'name a command (see --help)')
-      .strict()
-      .recommendCommands()
-      .wrap(Math.min(110, process.stdout.columns ?? 100))
-      .epilogue('Exit codes: 0 all completed, 1 some did not, 2 bad usage or input, 3 run-wide fatal error, 130 interrupted (rerun resumes).')
-      .fail((msg, err) => {
-        if (err) throw err;
-        throw new UsageErrorFromYargs(msg);
-      })
-      .exitProcess(false)
-      .parseAsync();
-    return io.exitCode;
-  } catch (e) {
-    if (e instanceof UsageErrorFromYargs) {
-      io.stderr.write(`sailbatch: ${e.message}\nRun \`sailbatch --help\` for usage.\n`);
-      return EXIT.usage;
-    }
-    if (e instanceof InputError) {
-      io.stderr.write(`sailbatch: ${e.count} invalid line${e.count === 1 ? '' : 's'} in ${e.file} (listed above); nothing was sent. Fix them, or pass --skip-invalid to run the valid lines.\n`);
-      return e.exitCode;
-    }
-    if (e instanceof SailbatchError) {
-      io.stderr.write(`sailbatch: ${e.message}\n`);
-      return e.exitCode;
-    }
-    io.stderr.write(`sailbatch: internal error, please report it with this output:\n${(e as Error).stack ?? String(e)}\n`);
-    return EXIT.fatal;
-  }
+  let error: JsonError | null = null;
+  const code = await parseAndRun(argv, io).catch((e: unknown) => {
+    error = errorAsJson(e);
+    return reportError(e, io);
+  });
+  if (wantsJson(argv)) io.stdout.write(jsonResult(io.result, code, error ?? (code === EXIT.interrupted ? INTERRUPTED : null)));
+  return code;
 }
 
-class UsageErrorFromYargs extends Error {}
+async function parseAndRun(argv: string[], io: CliIo): Promise<number> {
+  await yargs(argv)
+    .scriptName('sailbatch')
+    .usage('$0 <command> [options]\n\nRun large JSONL workloads through Sail without losing or double-paying for a line.')
+    .command(runCommand(io))
+    .command(retryCommand(io))
+    .command(statusCommand(io))
+    .command(exportCommand(io))
+    .command(modelsCommand(io))
+    .command(simCommand(io))
+    .demandCommand(1, 'name a command (see --help)')
+    .strict()
+    // yargs' own complaints in the house wording: the flag, what it must be, what was given.
+    .updateStrings({
+      'Invalid values:': 'invalid value:',
+      'Argument: %s, Given: %s, Choices: %s': '--%s must be one of the choices (got %s): %s',
+    })
+    .recommendCommands()
+    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .epilogue('Exit codes: 0 all completed, 1 some did not, 2 bad usage or input, 3 run-wide fatal error, 130 interrupted (rerun resumes).')
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UsageErrorFromYargs(msg);
+    })
+    .exitProcess(false)
+    .parseAsync();
+  return io.exitCode;
+}
+
+function reportError(e: unknown, io: CliIo): number {
+  if (e instanceof UsageErrorFromYargs) {
+    io.stderr.write(`sailbatch: ${e.message}\nRun \`sailbatch --help\` for usage.\n`);
+    return EXIT.usage;
+  }
+  if (e instanceof InputError) {
+    io.stderr.write(`sailbatch: ${e.count} invalid line${e.count === 1 ? '' : 's'} in ${e.file} (listed above); nothing was sent. Fix them, or pass --skip-invalid to run the valid lines.\n`);
+    return e.exitCode;
+  }
+  if (e instanceof SailbatchError) {
+    io.stderr.write(`sailbatch: ${e.message}\n`);
+    return e.exitCode;
+  }
+  io.stderr.write(`sailbatch: internal error, please report it with this output:\n${(e as Error).stack ?? String(e)}\n`);
+  return EXIT.fatal;
+}
+
+/** yargs' own complaints (unknown flag, missing argument): a usage error that also prints the help hint. */
+class UsageErrorFromYargs extends UsageError {}
 
 export function cliArgs(): string[] {
   return hideBin(process.argv);

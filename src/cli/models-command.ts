@@ -12,7 +12,7 @@ export async function executeModels(args: ModelsArgs, io: CliIo): Promise<number
     throw e;
   });
   if (!models) return EXIT.interrupted;
-  if (args.json) io.stdout.write(`${JSON.stringify(models)}\n`);
+  if (args.json) io.result = { models };
   else io.stdout.write(models.map((m) => `${m.id}\n`).join(''));
   return EXIT.ok;
 }

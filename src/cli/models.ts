@@ -12,7 +12,7 @@ export function modelsCommand(io: CliIo): CommandModule<object, ModelsArgs> {
     describe: 'list the models your API key can use',
     builder: (y) =>
       apiFlags(y)
-        .option('json', { type: 'boolean', default: false, describe: 'print the list as JSON on stdout' }) as unknown as Argv<ModelsArgs>,
+        .option('json', { type: 'boolean', default: false, describe: 'print the list as one JSON object ({"models": [...]}) on stdout' }) as unknown as Argv<ModelsArgs>,
     handler: async (args) => {
       const { executeModels } = await import('./models-command.ts');
       io.exitCode = await executeModels(args, io);

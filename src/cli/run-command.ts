@@ -8,8 +8,9 @@ import { attachReporter } from '../progress/reporter.ts';
 import { startSimulator, type Simulator } from '../sim/simulator.ts';
 import { parseDuration } from './duration.ts';
 import type { CliIo } from './io.ts';
-import { argvToRunOptions, type RunArgs } from './run.ts';
+import { parseRunOptions } from '../parse-options.ts';
 import { executeDryRun } from './dry-run.ts';
+import { argvToRunOptions, flagOf, type RunArgs } from './run.ts';
 
 export const SIMULATOR_KEY = 'sailbatch-simulator';
 
@@ -34,7 +35,14 @@ export function describeSummary(s: RunSummary): string {
 
 export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {
   if (args['dry-run']) return executeDryRun(args, io);
-  const options = argvToRunOptions(args);
+  // Every flag is checked before anything starts: a usage error must not leave a server running.
+  const raw = argvToRunOptions(args);
+  // Always the simulator's own key: a real key is never sent to it, and its fingerprint keeps a
+  // simulated checkpoint from ever being resumed against Sail (and vice versa).
+  if (args.simulate) raw.apiKey = SIMULATOR_KEY;
+  else if (!raw.apiKey) throw new UsageError('no API key: pass --api-key or set SAIL_API_KEY (or try --simulate to run on the built-in simulator)');
+  const options = parseRunOptions(raw, flagOf);
+  const intervalMs = parseDuration('log-every', args['log-every']);
   let sim: Simulator | undefined;
   if (args.simulate) {
     // The simulator's journal sits beside the checkpoint, so a killed simulated run resumes as a real one would.
@@ -43,24 +51,19 @@ export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {
       stateFile: `${options.db ?? defaultDbPath(options.output)}.sim.jsonl`,
     });
     options.baseUrl = sim.url;
-    // Always the simulator's own key: a real key is never sent to it, and its fingerprint keeps a
-    // simulated checkpoint from ever being resumed against Sail (and vice versa).
-    options.apiKey = SIMULATOR_KEY;
     options.pollIntervalMs ??= 100;
     options.maxPollIntervalMs ??= 1_000;
     io.stderr.write(
       `SIMULATED RUN: answers come from sailbatch's built-in Sail simulator at ${sim.url}, not from Sail.\n` +
         `No API key is used, nothing is billed, and the text is a deterministic echo of each request.\n`,
     );
-  } else if (!options.apiKey) {
-    throw new UsageError('no API key: pass --api-key or set SAIL_API_KEY (or try --simulate to run on the built-in simulator)');
   }
   const events = new EventEmitter<RunnerEventMap>();
   const detach = attachReporter(events, {
     stream: io.stderr,
     tty: progressMode(io.stderr),
     quiet: args.quiet,
-    intervalMs: parseDuration('log-every', args['log-every']),
+    intervalMs,
   });
   let summary: RunSummary;
   try {
@@ -73,7 +76,7 @@ export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {
     detach();
     await sim?.stop();
   }
-  if (args.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+  io.result = summary;
   if (!args.quiet || summary.exitCode !== EXIT.ok) io.stderr.write(`${describeSummary(summary)}\n`);
-  return summary.stopped ? EXIT.interrupted : summary.exitCode;
+  return summary.exitCode;
 }

@@ -84,6 +84,14 @@ export function runCommand(
   };
 }
 
+/** Options whose flag is not their key in kebab-case (durations drop the `Ms` unit: the flag takes "2s"). */
+const FLAG_OF: Record<string, string> = { maxRequestsPerSecond: 'max-rps', errorsOutput: 'errors' };
+
+/** The flag a user types for a run option, for messages about it. */
+export function flagOf(key: string): string {
+  return `--${FLAG_OF[key] ?? key.replace(/Ms$/, '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 export function argvToRunOptions(a: RunArgs) {
   return {
     input: a.input,

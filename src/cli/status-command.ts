@@ -57,6 +57,7 @@ export function describeStatus(s: BatchStatus): string {
 export async function executeStatus(args: StatusArgs, io: CliIo): Promise<number> {
   if (!Number.isInteger(args.limit) || args.limit < 0) throw new UsageError(`--limit must be a whole number >= 0 (got ${args.limit})`);
   const s = await batchStatus(args.db, { running: args.limit, errors: args.limit });
-  io.stdout.write(args.json ? `${JSON.stringify(s)}\n` : describeStatus(s));
+  if (args.json) io.result = s;
+  else io.stdout.write(describeStatus(s));
   return EXIT.ok;
 }

@@ -14,7 +14,8 @@ import { AuthenticationError, PermissionDeniedError } from '../api/api-error.ts'
 import { loadJobs } from '../input/loader.ts';
 import type { LineSource } from '../input/line-source.ts';
 import { RequestLineSource } from '../input/request-lines.ts';
-import { defaultDbPath, runOptionsSchema, type RunOptions, type RunOptionsInput } from '../options.ts';
+import { defaultDbPath, type RunOptions, type RunOptionsInput } from '../options.ts';
+import { parseRunOptions } from '../parse-options.ts';
 import { assertDistinctTargets } from '../output/targets.ts';
 import { writeResults } from '../output/writer.ts';
 import { Dispatcher } from './dispatcher.ts';
@@ -25,8 +26,8 @@ import { safeEmit, type RequestCounts, type RunnerEvents, type RunnerEventMap } 
 const WEBHOOK_POLL_SLOWDOWN = 10;
 
 export interface RunSummary {
-  /** 0: every job completed; 1: some ended otherwise (each still has an output line). */
-  exitCode: 0 | 1;
+  /** 0: every job completed; 1: some ended otherwise (each still has an output line); 130: stopped by the signal. */
+  exitCode: 0 | 1 | 130;
   /** True when the run was stopped (signal) before every job was terminal. */
   stopped: boolean;
   counts: StateCounts;
@@ -56,14 +57,6 @@ export interface RunHooks {
   signal?: AbortSignal;
   /** Every invalid input line, as it is found. */
   onIssue?: (issue: InputIssue) => void;
-}
-
-/** Parses options through the one schema, turning its complaints into a usage error. */
-export function parseRunOptions(input: RunOptionsInput): RunOptions {
-  const parsed = runOptionsSchema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  throw new UsageError(`option ${issue.path.join('.')}: ${issue.message}`);
 }
 
 export async function assertWritableFolder(file: string, what: string): Promise<void> {
@@ -341,7 +334,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     phase(events, 'done', stopped ? 'stopped' : 'done');
     const totals = await store.summary();
     return {
-      exitCode: counts.completed === total ? EXIT.ok : EXIT.someJobsFailed,
+      exitCode: stopped ? EXIT.interrupted : counts.completed === total ? EXIT.ok : EXIT.someJobsFailed,
       stopped,
       counts: { ...counts },
       total,

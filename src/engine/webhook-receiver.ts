@@ -1,6 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listen } from '../api/listen.ts';
 import { readBody } from '../api/read-body.ts';
 import { UsageError } from '../errors.ts';
 
@@ -80,14 +81,8 @@ export class WebhookReceiver {
     answer(204);
   }
 
-  async listen(host: string, port: number): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (e) =>
-        reject(new UsageError(`--webhook-listen ${host}:${port}: cannot listen (${(e as Error).message})`, { cause: e })),
-      );
-      this.server.listen(port, host, () => resolve());
-    });
-    return this.server.address() as AddressInfo;
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return listen(this.server, host, port, '--webhook-listen');
   }
 
   async close(): Promise<void> {

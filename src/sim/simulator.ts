@@ -2,6 +2,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import { isCompletionWindow, type CompletionWindow } from '../api/completion-window.ts';
 import { bodySha256 } from '../api/idempotency-key.ts';
+import { listen } from '../api/listen.ts';
 import { readBody } from '../api/read-body.ts';
 import { ENDPOINT_KINDS, isEndpoint, type Endpoint } from '../api/endpoints.ts';
 import { safeParseWorded, zodProblems } from '../input/normalize.ts';
@@ -157,10 +158,7 @@ export class Simulator {
 
   async start(): Promise<string> {
     if (this.options.stateFile) this.restore(this.options.stateFile);
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => resolve());
-    });
+    await listen(this.server, this.options.host, this.options.port, 'simulator on');
     return this.url;
   }
 
