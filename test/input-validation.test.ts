@@ -280,7 +280,7 @@ test('--skip-invalid runs the valid lines; each invalid line gets an error line 
   assert.equal(r.posts, 3);
 });
 
-test('every bad line of a file is named, past the first and past the kept-issue cap', async (t) => {
+test('every bad line of a file is named in --errors-file, past the first and past the kept-issue cap', async (t) => {
   const lines: string[] = [];
   const bad: number[] = [];
   for (let i = 1; i <= 60; i++) {
@@ -291,10 +291,11 @@ test('every bad line of a file is named, past the first and past the kept-issue 
       lines.push(batchLine(`j${i}`));
     }
   }
-  const r = await run(t, `${lines.join('\n')}\n`);
+  const errorsFile = join(testDir(t), 'invalid.txt');
+  const r = await run(t, `${lines.join('\n')}\n`, ['--errors-file', errorsFile]);
 
   assertRejected(r, `sailbatch: ${bad.length} invalid lines in ${r.input}`);
-  const named = [...r.res.stderr.matchAll(/requests\.jsonl:(\d+): body\.top_p: must be <= 1 \(got 2\)/g)].map((m) => Number(m[1]));
+  const named = [...readFileSync(errorsFile, 'utf8').matchAll(/requests\.jsonl:(\d+): body\.top_p: must be <= 1 \(got 2\)/g)].map((m) => Number(m[1]));
   assert.deepEqual(named, bad);
 });
 
@@ -323,4 +324,45 @@ test('--skip-invalid with every line invalid: exit 2, nothing sent, and no advic
   assertRejected(r, 'all 2 lines are invalid (listed above), so --skip-invalid leaves nothing to run');
   assert.ok(r.res.stderr.includes(`${r.input}:2: `));
   assert.doesNotMatch(r.res.stderr, /pass --skip-invalid/);
+});
+
+test('--skip-invalid keeps every custom_id that can be read, so results join back by it', async (t) => {
+  const lines = [batchLine('a'), batchLine('b', { temperature: 3 }), '{"custom_id": "c",', batchLine('a', { top_p: 2 }), batchLine('e')];
+  const r = await run(t, `${lines.join('\n')}\n`, ['--skip-invalid']);
+  assert.equal(r.res.code, 1, r.res.stderr);
+  const out = readOutput(r.output);
+  // Line 3 is not JSON (nothing can be read); line 4 is invalid and reuses "a", which the first line holds.
+  assert.deepEqual(out.map((o) => o.custom_id), ['a', 'b', null, null, 'e']);
+  assert.deepEqual(out.map((o) => o.error?.code ?? null), [null, 'invalid_request', 'invalid_request', 'invalid_request', null]);
+  assert.match(out[3]!.error!.message, /:4: body\.top_p: must be <= 1/);
+  assert.doesNotMatch(r.res.stderr, /:4: custom_id/, 'the invalid line is not reported a second time as a duplicate');
+});
+
+test('a deeply nested line is a line error, also with --skip-invalid, never a crash', async (t) => {
+  const deep = `{"custom_id": "deep", "input": ${'['.repeat(5_000)}${']'.repeat(5_000)}}`;
+  await rejectsLine(t, deep, 'arrays and objects nest deeper than 100 levels');
+  const r = await run(t, `${batchLine('a')}\n${deep}\n${batchLine('c')}\n`, ['--skip-invalid']);
+  assert.equal(r.res.code, 1, r.res.stderr);
+  assert.doesNotMatch(r.res.stderr, /internal error|Maximum call stack/);
+  const out = readOutput(r.output);
+  assert.deepEqual(out.map((o) => [o.custom_id, o.error?.code ?? null]), [['a', null], ['deep', 'invalid_request'], ['c', null]]);
+});
+
+test('many bad lines: the first 20 on the terminal, then a summary by field and reason; all of them with --errors-file and --json', async (t) => {
+  const lines: string[] = [];
+  for (let i = 1; i <= 300; i++) lines.push(i % 3 === 0 ? batchLine(`j${i}`) : i % 3 === 1 ? batchLine(`j${i}`, { temperature: 2 + i }) : `{"custom_id": "j${i}",`);
+  const errorsFile = join(testDir(t), 'invalid.txt');
+  const r = await run(t, `${lines.join('\n')}\n`, ['--errors-file', errorsFile, '--json']);
+  assertRejected(r, 'sailbatch: 200 invalid lines in');
+  const listed = r.res.stderr.split('\n').filter((l) => l.startsWith(`${r.input}:`));
+  assert.equal(listed.length, 20, r.res.stderr);
+  assert.match(r.res.stderr, /… and 180 more invalid lines \(all of them are in .*invalid\.txt\)\. All 200 by field and reason:\n +100 +body\.temperature: must be <= 2 \(first on line 1\)\n +100 +not valid JSON/);
+  const all = readFileSync(errorsFile, 'utf8').trimEnd().split('\n');
+  assert.equal(all.length, 200);
+  assert.equal(all[198], `${r.input}:298: body.temperature: must be <= 2 (got 300)`);
+  const json = JSON.parse(r.res.stdout) as { invalid: { count: number; lines: unknown[]; byReason: { count: number }[] }; exitCode: number };
+  assert.equal(json.exitCode, 2);
+  assert.equal(json.invalid.count, 200);
+  assert.equal(json.invalid.lines.length, 200);
+  assert.deepEqual(json.invalid.byReason.map((g) => g.count), [100, 100]);
 });

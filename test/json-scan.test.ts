@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { scanJson } from '../src/input/json-scan.ts';
+import { MAX_NESTING, scanJson } from '../src/input/json-scan.ts';
 
 test('well-formed JSON with safe integers, floats and long digit strings has no problem', () => {
   assert.equal(scanJson('{"a":[1,-2,{"b":9007199254740991}],"f":1.5e300,"s":"12345678901234567890","n":null}'), null);
@@ -40,4 +40,11 @@ test('objects with many keys: a duplicate far apart is found, and distinct keys 
   assert.equal(scanJson(`{${keys.join(',')}}`), null);
   assert.equal(scanJson(`{${keys.join(',')},"k3":0}`)?.path, 'k3');
   assert.equal(scanJson(`{"a":{${keys.join(',')},"k49":1}}`)?.path, 'a.k49');
+});
+
+test('nesting past MAX_NESTING is a problem, found without recursion; brackets inside strings do not count', () => {
+  assert.equal(scanJson(`${'['.repeat(MAX_NESTING)}${']'.repeat(MAX_NESTING)}`), null);
+  assert.equal(scanJson(`{"s":"${'['.repeat(500)}\\"["}`), null);
+  const deep = scanJson(`${'['.repeat(200_000)}${']'.repeat(200_000)}`);
+  assert.match(deep?.message ?? '', /nest deeper than 100 levels \(at character 101\)/);
 });

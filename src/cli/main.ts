@@ -61,7 +61,7 @@ function reportError(e: unknown, io: CliIo): number {
     return EXIT.usage;
   }
   if (e instanceof InputError) {
-    io.stderr.write(`sailbatch: ${e.count} invalid line${e.count === 1 ? '' : 's'} in ${e.file} (listed above); nothing was sent. Fix them, or pass --skip-invalid to run the valid lines.\n`);
+    io.stderr.write(`sailbatch: ${e.count} invalid line${e.count === 1 ? '' : 's'} in ${e.file} (see above); nothing was sent. Fix them, or pass --skip-invalid to run the valid lines.\n`);
     return e.exitCode;
   }
   if (e instanceof SailbatchError) {

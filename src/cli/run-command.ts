@@ -2,8 +2,9 @@ import { EventEmitter } from 'node:events';
 import type { RunnerEventMap } from '../engine/events.ts';
 import { runBatch, type RunSummary } from '../engine/runner.ts';
 import { defaultDbPath } from '../options.ts';
-import { EXIT, UsageError, formatIssue } from '../errors.ts';
+import { EXIT, UsageError } from '../errors.ts';
 import { formatRequests, formatStateCounts, formatTokens } from '../progress/human-format.ts';
+import { IssueDigest } from '../progress/issue-digest.ts';
 import { attachReporter } from '../progress/reporter.ts';
 import { startSimulator, type Simulator } from '../sim/simulator.ts';
 import { parseDuration } from './duration.ts';
@@ -43,6 +44,7 @@ export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {
   else if (!raw.apiKey) throw new UsageError('no API key: pass --api-key or set SAIL_API_KEY (or try --simulate to run on the built-in simulator)');
   const options = parseRunOptions(raw, flagOf);
   const intervalMs = parseDuration('log-every', args['log-every']);
+  const issues = new IssueDigest(io.stderr, { errorsFile: args['errors-file'], keepAll: args.json });
   let sim: Simulator | undefined;
   if (args.simulate) {
     // The simulator's journal sits beside the checkpoint, so a killed simulated run resumes as a real one would.
@@ -59,6 +61,9 @@ export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {
     );
   }
   const events = new EventEmitter<RunnerEventMap>();
+  events.on('run:phase', (p) => {
+    if (p.phase !== 'loading') void issues.finish();
+  });
   const detach = attachReporter(events, {
     stream: io.stderr,
     tty: progressMode(io.stderr),
@@ -70,13 +75,15 @@ export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {
     summary = await runBatch(options, {
       events,
       signal: io.signal,
-      onIssue: (issue) => io.stderr.write(`${formatIssue(issue)}\n`),
+      onIssue: (issue) => issues.add(issue),
     });
   } finally {
     detach();
+    await issues.finish();
+    if (issues.all && issues.count > 0) io.result = { invalid: { count: issues.count, byReason: issues.summary(), lines: issues.all } };
     await sim?.stop();
   }
-  io.result = summary;
+  io.result = { ...summary, ...io.result };
   if (!args.quiet || summary.exitCode !== EXIT.ok) io.stderr.write(`${describeSummary(summary)}\n`);
   return summary.exitCode;
 }

@@ -24,6 +24,7 @@ export interface RunArgs extends ApiArgs {
   'max-line-bytes'?: number;
   'retry-failed': boolean;
   errors?: string;
+  'errors-file'?: string;
   simulate: boolean;
   quiet: boolean;
   json: boolean;
@@ -56,6 +57,7 @@ export function runFlags<T>(y: Argv<T>) {
     .option('max-line-bytes', { type: 'number', describe: 'longest input line accepted, in bytes [default: 8 MiB]' })
     .option('retry-failed', { type: 'boolean', default: false, describe: 'first send again the jobs that ended unsuccessfully (new idempotency keys)' })
     .option('errors', { type: 'string', describe: 'also write the lines that did not complete to this file' })
+    .option('errors-file', { type: 'string', describe: 'write every invalid input line (file:line: field: reason) to this file; the terminal lists the first 20 and a summary' })
     .option('simulate', { type: 'boolean', default: false, describe: "run against sailbatch's built-in Sail simulator (no key, nothing billed)" })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress output' })
     .option('json', { type: 'boolean', default: false, describe: 'print the end-of-run summary as one JSON object on stdout' })

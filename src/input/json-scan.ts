@@ -1,4 +1,31 @@
 /**
+ * Deepest nesting of arrays and objects a line may have. Real request bodies stay under ten
+ * levels (a JSON schema in `text.format` a few dozen); the limit exists so that every walk over a
+ * body (this scanner, the canonical form behind the idempotency key) may recurse without risking
+ * the stack, whatever shape a line has.
+ */
+export const MAX_NESTING = 100;
+
+/** The first place where text nests deeper than MAX_NESTING, found without recursion. */
+function tooDeep(text: string): JsonScanProblem | null {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_NESTING) {
+        return { path: '', message: `arrays and objects nest deeper than ${MAX_NESTING} levels (at character ${i + 1}); sailbatch accepts at most ${MAX_NESTING}` };
+      }
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return null;
+}
+
+/**
  * JSON.parse is lenient in two ways that would change what a user asked for without a word:
  * a repeated key silently keeps the last value, and an integer past 2^53 is silently rounded.
  * This scanner walks text that JSON.parse has already accepted and reports the first of either,
@@ -23,6 +50,8 @@ const SMALL = 8;
 const isDelimiter = (c: number) => c === 0x2c || c === 0x5d || c === 0x7d || c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
 
 export function scanJson(text: string): JsonScanProblem | null {
+  const deep = tooDeep(text);
+  if (deep) return deep;
   let i = 0;
   const n = text.length;
   const stack: (string | number)[] = [];

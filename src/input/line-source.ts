@@ -7,7 +7,8 @@ import type { NormalizedLine, Problem } from './normalize.ts';
  */
 export type SourceItem =
   | { kind: 'request'; line: number; request: NormalizedLine; row?: Record<string, unknown> | undefined }
-  | { kind: 'invalid'; line: number; problems: readonly Problem[] };
+  /** `customId` when the unit's custom_id could be read although the unit is invalid: its error line keeps it. */
+  | { kind: 'invalid'; line: number; problems: readonly Problem[]; customId?: string | undefined };
 
 /**
  * A source of requests: request lines (OpenAI Batch lines, bare bodies), data rows rendered

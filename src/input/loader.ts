@@ -46,9 +46,8 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
     o.onIssue?.(issue);
   };
 
-  const invalidJob = (job: Pick<NewJob, 'idx' | 'lineNo' | 'url'>, issue: InputIssue): NewJob => ({
+  const invalidJob = (job: Pick<NewJob, 'idx' | 'lineNo' | 'url' | 'customId'>, issue: InputIssue): NewJob => ({
     ...job,
-    customId: null,
     body: null,
     bodySha256: null,
     completionWindow: null,
@@ -58,7 +57,7 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
     errorMessage: formatIssue(issue),
   });
 
-  const invalid = (job: Pick<NewJob, 'idx' | 'lineNo' | 'url'>, issues: readonly InputIssue[]): NewJob | undefined => {
+  const invalid = (job: Pick<NewJob, 'idx' | 'lineNo' | 'url' | 'customId'>, issues: readonly InputIssue[]): NewJob | undefined => {
     for (const issue of issues) report(issue);
     invalidLines++;
     return o.skipInvalid ? invalidJob(job, issues[0]!) : undefined;
@@ -69,13 +68,18 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
     buffer = [];
     const skipped: NewJob[] = [];
     for (const d of dupes) {
+      // An invalid unit whose readable custom_id is taken keeps its error, without the id the column cannot hold twice.
+      if (d.state === JOB_STATES.invalid) {
+        skipped.push({ ...d, customId: null });
+        continue;
+      }
       const issue: InputIssue = {
         file: source.file,
         line: d.lineNo,
         field: 'custom_id',
         message: `"${d.customId}" is already used on line ${await cp.lineOfCustomId(d.customId!)}; custom_id must be unique in a batch`,
       };
-      const job = invalid(d, [issue]);
+      const job = invalid({ ...d, customId: null }, [issue]);
       if (job) skipped.push(job);
     }
     if (skipped.length > 0) await cp.insertJobs(skipped);
@@ -83,7 +87,9 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
 
   const toJob = (item: SourceItem): NewJob | undefined => {
     const here = { idx: idx++, lineNo: item.line, url: '/v1/responses' };
-    if (item.kind === 'invalid') return invalid(here, item.problems.map((p) => ({ file: source.file, line: item.line, ...p })));
+    if (item.kind === 'invalid') {
+      return invalid({ ...here, customId: item.customId ?? null }, item.problems.map((p) => ({ file: source.file, line: item.line, ...p })));
+    }
     const { customId, url, body, completionWindow } = item.request;
     const sha = bodySha256(body);
     return {

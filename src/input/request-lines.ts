@@ -59,9 +59,11 @@ export class RequestLineSource implements LineSource {
     } catch (e) {
       return invalid('', `not valid JSON (${(e as Error).message})`);
     }
+    const readable = (parsed as { custom_id?: unknown } | null)?.custom_id;
+    const customId = typeof readable === 'string' && readable !== '' ? readable : undefined;
     const scan = scanJson(text);
-    if (scan) return invalid(scan.path, scan.message);
+    if (scan) return { kind: 'invalid', line, problems: [{ field: scan.path, message: scan.message }], customId };
     const result = normalizeLine(parsed, line, this.defaults);
-    return result.ok ? { kind: 'request', line, request: result.value } : { kind: 'invalid', line, problems: result.problems };
+    return result.ok ? { kind: 'request', line, request: result.value } : { kind: 'invalid', line, problems: result.problems, customId };
   }
 }

@@ -198,6 +198,19 @@ export class Simulator {
     Object.assign(this.options.faults, faults);
   }
 
+  /**
+   * Changes latencies on a running simulator: new responses take the new ones, and responses
+   * still running finish no later than they would have under them. Tests hold a run mid-way with
+   * a long latency and let it finish when they have seen what they came for, instead of racing
+   * a fixed one. (Completion webhooks already scheduled keep their time.)
+   */
+  setLatency(latencyMs: Partial<SimLatency>): void {
+    Object.assign(this.options.latencyMs, latencyMs);
+    const now = Date.now();
+    const longest = Math.max(...Object.values(this.options.latencyMs));
+    for (const rec of this.responses.values()) rec.readyAtMs = Math.min(rec.readyAtMs, now + 1.5 * longest);
+  }
+
   private fault(name: string): void {
     this.counts.faults[name] = (this.counts.faults[name] ?? 0) + 1;
   }
