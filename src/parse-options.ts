@@ -55,11 +55,16 @@ export function describeOptionIssue(issue: Issue, input: Record<string, unknown>
 }
 
 /**
- * Parses options through the one schema. `nameOf` turns an option key into the name the caller
- * knows it by (the CLI passes its flag names); the library's callers see the keys.
+ * Parses options through a schema (the run options', or one built from it). `nameOf` turns an
+ * option key into the name the caller knows it by (the CLI passes its flag names); the library's
+ * callers see the keys.
  */
-export function parseRunOptions(input: RunOptionsInput, nameOf: (key: string) => string = (k) => k): RunOptions {
-  const parsed = runOptionsSchema.safeParse(input);
+export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, nameOf: (key: string) => string = (k) => k): z.output<S> {
+  const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
   throw new UsageError(describeOptionIssue(parsed.error.issues[0]!, input as Record<string, unknown>, nameOf));
+}
+
+export function parseRunOptions(input: RunOptionsInput, nameOf?: (key: string) => string): RunOptions {
+  return parseOptions(runOptionsSchema, input, nameOf);
 }

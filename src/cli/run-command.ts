@@ -80,7 +80,7 @@ export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {
   } finally {
     detach();
     await issues.finish();
-    if (issues.all && issues.count > 0) io.result = { invalid: { count: issues.count, byReason: issues.summary(), lines: issues.all } };
+    io.result = issues.asJson();
     await sim?.stop();
   }
   io.result = { ...summary, ...io.result };

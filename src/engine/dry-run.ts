@@ -11,6 +11,7 @@ import { UsageError } from '../errors.ts';
 import { loadJobs, type JobSink } from '../input/loader.ts';
 import { isEndpoint } from '../api/endpoints.ts';
 import { defaultDbPath, runOptionsSchema, type RunOptionsInput } from '../options.ts';
+import { parseOptions } from '../parse-options.ts';
 import { assertDistinctTargets } from '../output/targets.ts';
 import { safeEmit } from './events.ts';
 import { assertSameInput, assertWritableFolder, lineSourceFor, type RunHooks } from './runner.ts';
@@ -77,13 +78,13 @@ class TallySink implements JobSink {
  * exists, a run would resume it instead, so its unsent jobs are what is counted (with
  * `retryFailed`, also the jobs `retry` would send again).
  */
-export async function dryRunBatch(input: RunOptionsInput | Omit<RunOptionsInput, 'apiKey'>, hooks: RunHooks = {}): Promise<DryRunReport> {
-  const parsed = dryRunOptionsSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new UsageError(`option ${issue.path.join('.')}: ${issue.message}`);
-  }
-  const o = parsed.data;
+export async function dryRunBatch(
+  input: RunOptionsInput | Omit<RunOptionsInput, 'apiKey'>,
+  hooks: RunHooks = {},
+  /** How the caller names options in messages (the CLI: its flags). */
+  nameOf?: (key: string) => string,
+): Promise<DryRunReport> {
+  const o = parseOptions(dryRunOptionsSchema, input, nameOf);
   const db = o.db ?? defaultDbPath(o.output);
   const prices = o.prices === undefined ? undefined : await loadPriceTable(o.prices);
   const inputStat = await stat(o.input).catch((e: unknown) => {

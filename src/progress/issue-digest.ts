@@ -73,6 +73,11 @@ export class IssueDigest {
     return [...this.groups.values()].sort((a, b) => b.count - a.count || a.firstLine - b.firstLine);
   }
 
+  /** For --json: every issue and the summary, when there were any and all were kept. */
+  asJson(): { invalid: { count: number; byReason: IssueGroup[]; lines: InputIssue[] } } | undefined {
+    return this.all && this.seen > 0 ? { invalid: { count: this.seen, byReason: this.summary(), lines: this.all } } : undefined;
+  }
+
   /** Prints the summary once, if anything was left unlisted; closes the errors file. */
   async finish(): Promise<void> {
     if (this.finished) return;
