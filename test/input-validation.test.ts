@@ -360,9 +360,9 @@ test('many bad lines: the first 20 on the terminal, then a summary by field and 
   const all = readFileSync(errorsFile, 'utf8').trimEnd().split('\n');
   assert.equal(all.length, 200);
   assert.equal(all[198], `${r.input}:298: body.temperature: must be <= 2 (got 300)`);
-  const json = JSON.parse(r.res.stdout) as { invalid: { count: number; lines: unknown[]; byReason: { count: number }[] }; exitCode: number };
+  const json = JSON.parse(r.res.stdout) as { invalidLines: { count: number; lines: unknown[]; byReason: { count: number }[] }; exitCode: number };
   assert.equal(json.exitCode, 2);
-  assert.equal(json.invalid.count, 200);
-  assert.equal(json.invalid.lines.length, 200);
-  assert.deepEqual(json.invalid.byReason.map((g) => g.count), [100, 100]);
+  assert.equal(json.invalidLines.count, 200);
+  assert.equal(json.invalidLines.lines.length, 200);
+  assert.deepEqual(json.invalidLines.byReason.map((g) => g.count), [100, 100]);
 });

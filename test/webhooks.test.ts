@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SqliteStore } from '../src/checkpoint/sqlite/sqlite-store.ts';
 import { WebhookReceiver, webhookToken } from '../src/engine/webhook-receiver.ts';
 import { runBatch } from '../src/engine/runner.ts';
@@ -19,13 +22,14 @@ function freePort(): Promise<number> {
 }
 
 const common = { apiKey: 'k', pollIntervalMs: 40, maxPollIntervalMs: 200, maxRequestsPerSecond: 0 };
-const latencyMs = { asap: 400, standard: 400, flex: 400 };
+const latencyMs = { asap: 1_000, standard: 1_000, flex: 1_000 };
 
 test('with webhooks on, the same batch finishes with far fewer GETs than with polling alone', async (t) => {
   const dir = testDir(t);
   const input = join(dir, 'in.jsonl');
   const expected = writeWorkload(input, 100);
 
+  // Every response takes at least 500 ms: polling alone (first poll after ~40 ms) needs more than one GET for a job.
   const polling = await simFor(t, { latencyMs });
   const a = await runBatch({ input, output: join(dir, 'a.jsonl'), baseUrl: polling.url, ...common });
   assert.equal(a.exitCode, 0);
@@ -37,6 +41,8 @@ test('with webhooks on, the same batch finishes with far fewer GETs than with po
     output: join(dir, 'b.jsonl'),
     baseUrl: hooked.url,
     ...common,
+    // The safety net stays out of this run, so every GET is one the webhook asked for.
+    pollIntervalMs: 600_000,
     webhookUrl: `http://127.0.0.1:${port}/sail-hook`,
     webhookListen: `127.0.0.1:${port}`,
   });
@@ -45,7 +51,9 @@ test('with webhooks on, the same batch finishes with far fewer GETs than with po
   assert.equal(hooked.stats().webhooksSent, 100);
   const gets = { polling: polling.stats().gets, webhooks: hooked.stats().gets };
   t.diagnostic(`GETs for 100 jobs: polling alone ${gets.polling}, with webhooks ${gets.webhooks}`);
-  assert.ok(gets.webhooks * 2 < gets.polling, JSON.stringify(gets));
+  assert.ok(gets.webhooks <= 100, `one GET per notified job: ${JSON.stringify(gets)}`);
+  assert.ok(gets.polling > 100, `polling alone asks before jobs are done: ${JSON.stringify(gets)}`);
+  assert.equal(readFileSync(join(dir, 'b.jsonl'), 'utf8').includes('webhook_token'), false, 'the webhook token is a secret: never in the output');
   assert.equal(hooked.stats().inferences, 100);
 });
 
@@ -79,4 +87,39 @@ test('a forged webhook (wrong or missing token) is refused with 401 and changes 
   assert.equal(await call(`Bearer ${token}`), 204);
   assert.ok((await cp.job(0))!.nextPollAtMs! <= Date.now(), 'an authentic call makes the poll due now');
   assert.notEqual(webhookToken('other-key', 'default', 'sha'), token, 'the token depends on the API key');
+});
+
+/** A raw HTTP call that sends its headers and `first` bytes of body, then neither finishes nor closes. */
+function stalledCall(port: number, headers: Record<string, string>, first: string): Promise<{ status: number | null; closed: boolean }> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/hook', headers });
+    req.on('response', (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? null, closed: false });
+    });
+    req.on('error', () => resolve({ status: null, closed: true }));
+    req.on('close', () => resolve({ status: null, closed: true }));
+    req.write(first);
+  });
+}
+
+test('the webhook receiver answers a wrong token before reading the body, refuses big bodies unread, and cuts off slow senders', async (t) => {
+  const token = webhookToken('api-key', 'default', 'sha');
+  const seen: string[] = [];
+  const receiver = new WebhookReceiver(token, (id) => seen.push(id), { requestTimeoutMs: 300 });
+  const { port } = await receiver.listen('127.0.0.1', 0);
+  t.after(() => receiver.close());
+  // Failing, each of these would wait for a body that never ends; the bound turns that into a failure.
+  const bounded = <T>(p: Promise<T>) => Promise.race([p, sleep(20_000).then(() => 'no answer' as const)]);
+
+  const forged = await bounded(stalledCall(port, { authorization: 'Bearer wrong', 'content-length': '1000000' }, 'x'.repeat(1000)));
+  assert.deepEqual(forged, { status: 401, closed: false }, 'answered 401 while the body was still coming');
+
+  const big = await bounded(stalledCall(port, { authorization: `Bearer ${token}`, 'content-length': String(10 * 1024 * 1024) }, 'x'));
+  assert.deepEqual(big, { status: 413, closed: false }, 'a declared body over the cap is refused unread');
+
+  const slow = await bounded(stalledCall(port, { authorization: `Bearer ${token}`, 'content-length': '100' }, '{"data":'));
+  assert.deepEqual(slow, { status: null, closed: true }, 'a sender that stalls is cut off');
+  assert.deepEqual(seen, []);
+  assert.equal(receiver.stats.refused, 2);
 });

@@ -11,6 +11,7 @@ import type { BatchStore, StateCounts, StoreReader } from '../checkpoint/store.t
 import type { PollStats, TokenUsage } from '../checkpoint/summary.ts';
 import { CheckpointBusyError, CheckpointError, EXIT, FatalRunError, UsageError, type InputIssue } from '../errors.ts';
 import { AuthenticationError, PermissionDeniedError } from '../api/api-error.ts';
+import { sameServer } from '../api/same-server.ts';
 import { loadJobs } from '../input/loader.ts';
 import type { LineSource } from '../input/line-source.ts';
 import { RequestLineSource } from '../input/request-lines.ts';
@@ -134,7 +135,7 @@ async function verifyResume(cp: BatchStore, o: RunOptions, events: RunnerEvents 
       });
     }
   }
-  if (batch.baseUrl !== o.baseUrl) {
+  if (!sameServer(batch.baseUrl, o.baseUrl)) {
     safeEmit(events, 'run:warning', {
       message: `base URL differs from when this checkpoint was made (${batch.baseUrl}); responses submitted there will be looked up at ${o.baseUrl}`,
     });

@@ -47,28 +47,57 @@ export interface WebhookStats {
   refused: number;
 }
 
+export interface WebhookReceiverOptions {
+  /** A sender that has not delivered its whole call this long after it began is cut off. @default 10000 */
+  requestTimeoutMs?: number;
+}
+
+/** Notifications are a few hundred bytes; a sender with the token is still only trusted this far. */
+const MAX_CONNECTIONS = 512;
+
 export class WebhookReceiver {
   readonly stats: WebhookStats = { accepted: 0, refused: 0 };
   private readonly server: Server;
+  private readonly requestTimeoutMs: number;
 
   constructor(
     private readonly token: string,
     /** Called with the response id of every authentic notification. */
     private readonly onCompleted: (responseId: string) => void,
+    options: WebhookReceiverOptions = {},
   ) {
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.server = createServer({ headersTimeout: this.requestTimeoutMs, requestTimeout: this.requestTimeoutMs }, (req, res) => void this.handle(req, res));
+    this.server.maxConnections = MAX_CONNECTIONS;
   }
 
+  /**
+   * The token and the declared size are checked before a byte of the body is read, so callers
+   * without the token, or with too much to say, cost neither memory nor a waiting slot; the
+   * body of an authentic call is capped and must arrive within the timeout.
+   */
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const answer = (status: number, error?: string) => {
-      if (status >= 400) this.stats.refused++;
+      if (status >= 400) {
+        this.stats.refused++;
+        // Whatever the caller still sends is not read: the connection ends with the answer.
+        res.setHeader('connection', 'close');
+        res.on('finish', () => req.destroy());
+      }
       res.writeHead(status, { 'content-type': 'application/json' }).end(error ? JSON.stringify({ error }) : undefined);
     };
-    const text = await readBody(req, MAX_PAYLOAD).catch(() => undefined);
     const auth = req.headers.authorization ?? '';
     const given = auth.startsWith('Bearer ') ? auth.slice(7) : '';
     if (req.method !== 'POST' || !sameSecret(given, this.token)) return answer(401, 'invalid webhook token');
-    if (text === undefined) return answer(413, 'payload too large');
+    if (Number(req.headers['content-length'] ?? 0) > MAX_PAYLOAD) return answer(413, 'payload too large');
+    const slow = setTimeout(() => req.destroy(), this.requestTimeoutMs);
+    const text = await readBody(req, MAX_PAYLOAD)
+      .catch(() => undefined)
+      .finally(() => clearTimeout(slow));
+    if (text === undefined) {
+      if (!res.destroyed) answer(413, 'payload too large');
+      return;
+    }
     let id: string | undefined;
     try {
       id = responseIdOf(JSON.parse(text ?? ''));

@@ -3,6 +3,19 @@ import type { JobRow } from '../checkpoint/store.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 
 /**
+ * Sail echoes a request's metadata in its response. The webhook token there is a secret (it is
+ * what lets a call into the receiver), so it is taken out of every result written; the text is
+ * parsed only when it holds one.
+ */
+function withoutSecrets(result: string): string {
+  if (!result.includes('"webhook_token"')) return result;
+  const body = JSON.parse(result) as { metadata?: Record<string, unknown> } | null;
+  if (!body?.metadata || !('webhook_token' in body.metadata)) return result;
+  const { webhook_token: _secret, ...metadata } = body.metadata;
+  return JSON.stringify({ ...body, metadata });
+}
+
+/**
  * One output line in the OpenAI Batch output shape:
  * {"id","custom_id","response":{"status_code","request_id","body"},"error"}, plus "parsed" (the
  * answer's JSON value) when the request asked for a schema and the answer follows it.
@@ -17,7 +30,7 @@ export function outputLine(row: JobRow): string {
   const response =
     row.statusCode === null && row.result === null
       ? 'null'
-      : `{"status_code":${row.statusCode ?? 200},"request_id":${JSON.stringify(row.requestId)},"body":${row.result ?? 'null'}}`;
+      : `{"status_code":${row.statusCode ?? 200},"request_id":${JSON.stringify(row.requestId)},"body":${row.result === null ? 'null' : withoutSecrets(row.result)}}`;
   if (row.state === JOB_STATES.completed) return `${head},"response":${response},"error":null${row.parsed === null ? '' : `,"parsed":${row.parsed}`}}`;
   const error =
     row.state === JOB_STATES.pending || row.state === JOB_STATES.submitted

@@ -74,8 +74,8 @@ export class IssueDigest {
   }
 
   /** For --json: every issue and the summary, when there were any and all were kept. */
-  asJson(): { invalid: { count: number; byReason: IssueGroup[]; lines: InputIssue[] } } | undefined {
-    return this.all && this.seen > 0 ? { invalid: { count: this.seen, byReason: this.summary(), lines: this.all } } : undefined;
+  asJson(): { invalidLines: { count: number; byReason: IssueGroup[]; lines: InputIssue[] } } | undefined {
+    return this.all && this.seen > 0 ? { invalidLines: { count: this.seen, byReason: this.summary(), lines: this.all } } : undefined;
   }
 
   /** Prints the summary once, if anything was left unlisted; closes the errors file. */
