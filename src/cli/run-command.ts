@@ -3,7 +3,7 @@ import type { RunnerEventMap } from '../engine/events.ts';
 import { runBatch, type RunSummary } from '../engine/runner.ts';
 import { defaultDbPath } from '../options.ts';
 import { EXIT, UsageError } from '../errors.ts';
-import { formatRequests, formatStateCounts, formatTokens } from '../progress/human-format.ts';
+import { formatCount, formatDuration, formatRequests, formatStateCounts, formatTokens, plural } from '../progress/human-format.ts';
 import { IssueDigest } from '../progress/issue-digest.ts';
 import { attachReporter } from '../progress/reporter.ts';
 import { startSimulator, type Simulator } from '../sim/simulator.ts';
@@ -21,17 +21,26 @@ export function progressMode(stream: NodeJS.WriteStream): boolean {
 }
 
 export function describeSummary(s: RunSummary): string {
-  const c = s.counts;
-  const parts = formatStateCounts(c);
-  const head = s.stopped
-    ? `stopped after ${(s.wallMs / 1000).toFixed(1)}s: ${parts}. Rerun the same command to resume; nothing already sent will be paid for again.`
-    : `finished in ${(s.wallMs / 1000).toFixed(1)}s: ${s.total} jobs, ${parts}. Results: ${s.output}${s.errorsOutput ? `, errors: ${s.errorsOutput}` : ''}.`;
-  return (
-    `${head}\n` +
-    `tokens: ${formatTokens(s.tokens)}\n` +
-    `requests this run: ${formatRequests(s.requests)}; ` +
-    `polls per job: ${s.polls.meanPerJob.toFixed(1)} on average, ${s.polls.maxPerJob} at most. Checkpoint: ${s.db}`
+  const parts = formatStateCounts(s.counts);
+  const wall = formatDuration(s.wallMs);
+  const lines = s.stopped
+    ? [`stopped after ${wall}: ${parts}.`, 'Rerun the same command to resume; nothing already sent will be paid for again.']
+    : [`finished in ${wall}: ${formatCount(s.total)} ${plural(s.total, 'job')}, ${parts}.`, `results: ${s.output}${s.errorsOutput ? `; lines that did not complete: ${s.errorsOutput}` : ''}`];
+  if (s.resumed) lines.push(`resumed: ${formatCount(s.resumed.finishedBefore)} of ${formatCount(s.total)} ${plural(s.total, 'job')} had finished in earlier runs`);
+  const notCompleted = s.total - s.counts.completed - s.counts.pending - s.counts.submitted;
+  if (!s.stopped && notCompleted > 0) {
+    lines.push(
+      `${formatCount(notCompleted)} ${plural(notCompleted, 'job')} did not complete (each has an error line in the results).`,
+      'To send them again with new idempotency keys: `sailbatch retry` with the same arguments.',
+    );
+  }
+  lines.push(
+    `tokens: ${formatTokens(s.tokens)}`,
+    `requests this run: ${formatRequests(s.requests)}`,
+    `polls per job: ${s.polls.meanPerJob.toFixed(1)} on average, ${formatCount(s.polls.maxPerJob)} at most`,
+    `checkpoint: ${s.db}`,
   );
+  return lines.join('\n');
 }
 
 export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {

@@ -11,6 +11,8 @@ import type { BatchStore, StateCounts, StoreReader } from '../checkpoint/store.t
 import type { PollStats, TokenUsage } from '../checkpoint/summary.ts';
 import { CheckpointBusyError, CheckpointError, EXIT, FatalRunError, UsageError, type InputIssue } from '../errors.ts';
 import { AuthenticationError, PermissionDeniedError } from '../api/api-error.ts';
+import { TERMINAL_STATES } from '../checkpoint/job-states.ts';
+import { formatCount } from '../progress/human-format.ts';
 import { sameServer } from '../api/same-server.ts';
 import { loadJobs } from '../input/loader.ts';
 import type { LineSource } from '../input/line-source.ts';
@@ -50,6 +52,8 @@ export interface RunSummary {
    * compare per line.
    */
   cpuMs: { load: number; send: number; write: number };
+  /** Set when this run resumed a batch: how many jobs earlier runs had finished. */
+  resumed: { finishedBefore: number } | null;
 }
 
 export interface RunHooks {
@@ -185,6 +189,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
   const owner = randomUUID();
   let heartbeat: NodeJS.Timeout | undefined;
   let leaseLost: Error | undefined;
+  let resumed: RunSummary['resumed'] = null;
   let onLeaseLost = (e: Error): void => {
     leaseLost = e;
   };
@@ -248,6 +253,9 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       }
     } else {
       await verifyResume(store, o, events);
+      const before = await store.counts();
+      resumed = { finishedBefore: TERMINAL_STATES.reduce((n, st) => n + before[st], 0) };
+      phase(events, 'loading', `resuming ${db}: ${formatCount(resumed.finishedBefore)} of ${formatCount(await store.total())} jobs finished in earlier runs`);
     }
 
     const cpuAtSend = process.cpuUsage();
@@ -335,6 +343,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     phase(events, 'done', stopped ? 'stopped' : 'done');
     const totals = await store.summary();
     return {
+      resumed,
       exitCode: stopped ? EXIT.interrupted : counts.completed === total ? EXIT.ok : EXIT.someJobsFailed,
       stopped,
       counts: { ...counts },

@@ -35,6 +35,12 @@ export function formatTokens(t: { input: number; cached: number; output: number;
   return `${formatCount(t.input)} input (${formatCount(t.cached)} cached), ${formatCount(t.output)} output (${formatCount(t.reasoning)} reasoning)`;
 }
 
+/** "1 job", "3 jobs"; "1 retry", "2 retries". */
+export function plural(n: number, word: string): string {
+  if (Math.round(n) === 1) return word;
+  return word.endsWith('y') ? `${word.slice(0, -1)}ies` : `${word}s`;
+}
+
 export function formatRequests(r: { posts: number; gets: number; retries: number }): string {
-  return `${formatCount(r.posts)} POST, ${formatCount(r.gets)} GET, ${formatCount(r.retries)} retries`;
+  return `${formatCount(r.posts)} POST, ${formatCount(r.gets)} GET, ${formatCount(r.retries)} ${plural(r.retries, 'retry')}`;
 }

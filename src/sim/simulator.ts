@@ -236,7 +236,8 @@ export class Simulator {
     const f = this.options.faults;
     if (this.chance(f.slowRate)) {
       this.fault('slow');
-      await new Promise((r) => setTimeout(r, f.slowMs));
+      // Unref'd: a held reply must not keep a stopped simulator's process alive (the server does while it runs).
+      await new Promise((r) => setTimeout(r, f.slowMs).unref());
       if (res.destroyed) return;
     }
     let text = JSON.stringify(reply.body);
@@ -406,7 +407,7 @@ export class Simulator {
     }
 
     if (keyRec) keyRec.inFlight = true;
-    await new Promise((r) => setTimeout(r, latency));
+    await new Promise((r) => setTimeout(r, latency).unref());
     const reply: Reply = { status: 200, body: endpoint === '/v1/responses' ? renderResponse(rec, rec.readyAtMs, this.options) : renderSyncReply(endpoint, rec) };
     if (endpoint === '/v1/responses') this.responses.set(rec.id, rec);
     if (keyRec) {

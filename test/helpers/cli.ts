@@ -32,13 +32,13 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
   return child.result.finally(() => clearTimeout(timer));
 }
 
-/** Resolves once the child's stderr has printed `text`. */
-export function waitForOutput(child: ChildProcess, text: string): Promise<void> {
+/** Resolves once the child's stderr has printed `text` (or something matching it). */
+export function waitForOutput(child: ChildProcess, text: string | RegExp): Promise<void> {
   return new Promise((resolve) => {
     let seen = '';
     const on = (d: Buffer) => {
       seen += d.toString();
-      if (seen.includes(text)) {
+      if (typeof text === 'string' ? seen.includes(text) : text.test(seen)) {
         child.stderr!.off('data', on);
         resolve();
       }
