@@ -59,9 +59,12 @@ test('a second run on a busy checkpoint is refused; after the first is SIGKILLed
   const args = ['run', input, '-o', output, '--base-url', sim.url, '--concurrency', '4', ...flags];
 
   const first = spawnCli(args);
+  let firstErr = '';
+  first.stderr!.on('data', (d: Buffer) => (firstErr += d.toString()));
   await waitForOutput(first, 'running');
+  assert.equal(first.exitCode, null, `the first run is still going: ${firstErr}`);
   const second = await runCli(args);
-  assert.equal(second.code, 2);
+  assert.equal(second.code, 2, `${second.stderr}\nfirst run: ${firstErr}`);
   assert.match(second.stderr, /checkpoint is in use by another run \(pid \d+/);
 
   first.kill('SIGKILL');
