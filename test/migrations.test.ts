@@ -33,7 +33,7 @@ test('a fresh database gets every table and SCHEMA_VERSION', (t) => {
   const tables = schema(db)
     .filter((r) => (r as { type: string }).type === 'table')
     .map((r) => (r as { name: string }).name);
-  assert.deepEqual(tables, ['batch', 'counters', 'jobs', 'lease']);
+  assert.deepEqual(tables, ['batch', 'counters', 'job_counts', 'job_totals', 'jobs', 'lease']);
   const indexes = schema(db).map((r) => (r as { name: string }).name);
   assert.ok(indexes.includes('jobs_state') && indexes.includes('jobs_due'), indexes.join(', '));
   assertSchemaReadable(db, file);

@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
 import { StateTransitionError } from '../../errors.ts';
 import { JOB_STATES, RETRYABLE_STATES, TERMINAL_STATES, sourcesOf, type JobState } from '../job-states.ts';
-import type { JobRow, JobToPoll, JobToSend, JobUpdate, NewJob, RetryKeyInput, StateCounts } from '../store.ts';
+import type { JobRow, JobToPoll, JobToSend, JobUpdate, NewJob, RetryKeyInput } from '../store.ts';
+import { TotalsDelta, type SqliteRunningTotals } from './running-totals.ts';
 
 const S = JOB_STATES;
 
@@ -20,33 +21,48 @@ const TO_POLL = `${WORK}, body, response_id AS responseId, api_status AS apiStat
 
 const ERROR_STATES = TERMINAL_STATES.filter((s) => s !== S.completed);
 
+/** The first `@n` jobs in input order in any of `states`: at most n per state from `jobs_state`, never a sort of them all. */
+const firstIn = (states: readonly JobState[]) =>
+  `SELECT ${ROW} FROM jobs WHERE idx IN (
+     ${states.map((s) => `SELECT idx FROM (SELECT idx FROM jobs WHERE state = '${s}' ORDER BY idx LIMIT @n)`).join(' UNION ALL ')}
+   ) ORDER BY idx LIMIT @n`;
+
+/*
+ * Every query here is bounded by its LIMIT or served by an index: none reads a number of rows
+ * that grows with the batch. Counts come from `job_counts` (see migration v4); the poll
+ * queries are pinned to `jobs_due`, which the planner passed over for `jobs_state`.
+ */
 function readStatements(db: Database.Database) {
   return {
-    counts: db.prepare('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state'),
-    total: db.prepare('SELECT COUNT(*) AS n FROM jobs'),
     byCustomId: db.prepare('SELECT line_no AS lineNo FROM jobs WHERE custom_id = ?'),
     getJob: db.prepare(`SELECT ${ROW} FROM jobs WHERE idx = ?`),
     page: db.prepare(`SELECT ${ROW} FROM jobs WHERE idx > ? ORDER BY idx LIMIT ?`),
-    oldestSubmitted: db.prepare(`SELECT ${ROW} FROM jobs WHERE state = '${S.submitted}' ORDER BY submitted_at_ms LIMIT ?`),
-    firstUnsuccessful: db.prepare(`SELECT ${ROW} FROM jobs WHERE state IN (${inList(ERROR_STATES)}) ORDER BY idx LIMIT ?`),
-    nextDueAt: db.prepare(`SELECT MIN(next_poll_at_ms) AS t FROM jobs WHERE state = '${S.submitted}'`),
-    anyAccepted: db.prepare(`SELECT 1 FROM jobs WHERE state NOT IN ('${S.pending}', '${S.invalid}') LIMIT 1`),
+    oldestSubmitted: db.prepare(
+      `SELECT ${ROW} FROM jobs INDEXED BY jobs_out WHERE state = '${S.submitted}' ORDER BY submitted_at_ms LIMIT ?`,
+    ),
+    firstUnsuccessful: db.prepare(firstIn(ERROR_STATES)),
+    nextDueAt: db.prepare(`SELECT MIN(next_poll_at_ms) AS t FROM jobs INDEXED BY jobs_due WHERE state = '${S.submitted}'`),
   };
 }
 
 function writeStatements(db: Database.Database) {
   return {
+    // Positional parameters: binding an argument list is cheaper than a named object per row.
     insert: db.prepare(
       `INSERT INTO jobs (idx, line_no, custom_id, url, body, body_sha256, completion_window, state, attempt,
          idempotency_key, error_code, error_message, source_row, model, sample, updated_at_ms)
-       VALUES (@idx, @lineNo, @customId, @url, @body, @bodySha256, @completionWindow, @state, 0,
-         @idempotencyKey, @errorCode, @errorMessage, @sourceRow, @model, @sample, @now)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (custom_id) DO NOTHING`,
     ),
     pendingAfter: db.prepare(`SELECT ${TO_SEND} FROM jobs WHERE state = '${S.pending}' AND idx > ? ORDER BY idx LIMIT ?`),
-    due: db.prepare(
-      `SELECT ${TO_POLL} FROM jobs WHERE state = '${S.submitted}' AND next_poll_at_ms <= ? ORDER BY next_poll_at_ms LIMIT ?`,
-    ),
+    // Only the ids, from the index alone: jobs this runner has claimed are skipped without reading their rows.
+    dueIdx: db
+      .prepare(
+        `SELECT idx FROM jobs INDEXED BY jobs_due WHERE state = '${S.submitted}' AND next_poll_at_ms <= ?
+         ORDER BY next_poll_at_ms LIMIT ?`,
+      )
+      .pluck(),
+    toPoll: db.prepare(`SELECT ${TO_POLL} FROM jobs WHERE idx = ?`),
     submitted: db.prepare(
       `UPDATE jobs SET state = '${S.submitted}', response_id = @responseId, api_status = @apiStatus,
          request_id = @requestId, submitted_at_ms = @now, next_poll_at_ms = @nextPollAtMs, updated_at_ms = @now
@@ -55,11 +71,13 @@ function writeStatements(db: Database.Database) {
     polled: db.prepare(
       `UPDATE jobs SET api_status = @apiStatus, next_poll_at_ms = @nextPollAtMs, poll_count = poll_count + 1,
          updated_at_ms = @now
-       WHERE idx = @idx AND attempt = @attempt AND state = '${S.submitted}'`,
+       WHERE idx = @idx AND attempt = @attempt AND state = '${S.submitted}'
+       RETURNING poll_count AS pollCount`,
     ),
     retryable: db.prepare(
-      `SELECT idx, custom_id AS customId, attempt, body_sha256 AS bodySha256 FROM jobs
-       WHERE state IN (${inList(RETRYABLE_STATES)}) ORDER BY idx LIMIT 1000`,
+      `SELECT idx, custom_id AS customId, attempt, body_sha256 AS bodySha256, state, poll_count AS pollCount,
+         submitted_at_ms IS NOT NULL AS background, result IS NOT NULL AS hasResult
+       FROM jobs WHERE state IN (${inList(RETRYABLE_STATES)}) ORDER BY idx LIMIT 1000`,
     ),
     requeue: db.prepare(
       `UPDATE jobs SET state = '${S.pending}', attempt = attempt + 1, idempotency_key = @key,
@@ -72,20 +90,31 @@ function writeStatements(db: Database.Database) {
   };
 }
 
-/** A submitted job only ever finishes through a GET (the poll that saw it end), which counts as a
- * poll like the ones before it; `state` in SET is the row's old state. */
-function finishStatements(db: Database.Database): Map<JobState, Database.Statement> {
-  const out = new Map<JobState, Database.Statement>();
+/**
+ * One statement per end state and per state it may be entered from, so that the running counts
+ * know which state the job left without reading it first. A submitted job only ever finishes
+ * through a GET (the poll that saw it end), which counts as a poll like the ones before it.
+ */
+type FinishFrom = { from: JobState; stmt: Database.Statement }[];
+
+function finishStatements(db: Database.Database): Map<JobState, FinishFrom> {
+  const out = new Map<JobState, FinishFrom>();
   for (const to of [S.completed, S.failed, S.incomplete, S.cancelled, S.expired, S.invalid_output] as const) {
+    // Submitted first: background jobs, the common case, then match on the first try.
+    const froms = sourcesOf(to).sort((a, b) => Number(b === S.submitted) - Number(a === S.submitted));
     out.set(
       to,
-      db.prepare(
-        `UPDATE jobs SET state = '${to}', response_id = COALESCE(@responseId, response_id),
-           api_status = @apiStatus, status_code = @statusCode, request_id = COALESCE(@requestId, request_id),
-           result = @result, parsed = @parsed, error_code = @errorCode, error_message = @errorMessage,
-           next_poll_at_ms = NULL, poll_count = poll_count + (state = '${S.submitted}'), finished_at_ms = @now, updated_at_ms = @now
-         WHERE idx = @idx AND attempt = @attempt AND state IN (${inList(sourcesOf(to))})`,
-      ),
+      froms.map((from) => ({
+        from,
+        stmt: db.prepare(
+          `UPDATE jobs SET state = '${to}', response_id = COALESCE(@responseId, response_id),
+             api_status = @apiStatus, status_code = @statusCode, request_id = COALESCE(@requestId, request_id),
+             result = @result, parsed = @parsed, error_code = @errorCode, error_message = @errorMessage,
+             next_poll_at_ms = NULL, poll_count = poll_count + ${from === S.submitted ? 1 : 0}, finished_at_ms = @now, updated_at_ms = @now
+           WHERE idx = @idx AND attempt = @attempt AND state = '${from}'
+           RETURNING poll_count AS pollCount`,
+        ),
+      })),
     );
   }
   return out;
@@ -103,11 +132,15 @@ function finishStatements(db: Database.Database): Map<JobState, Database.Stateme
 export class SqliteJobStore {
   private readonly r;
   private readonly wStmts: ReturnType<typeof writeStatements> | undefined;
-  private readonly finish: Map<JobState, Database.Statement> | undefined;
+  private readonly finish: Map<JobState, FinishFrom> | undefined;
   private readonly claimed = new Set<number>();
   private cursor = -1;
 
-  constructor(db: Database.Database, readonly: boolean) {
+  constructor(
+    db: Database.Database,
+    readonly: boolean,
+    private readonly totals: SqliteRunningTotals,
+  ) {
     this.r = readStatements(db);
     if (!readonly) {
       this.wStmts = writeStatements(db);
@@ -119,14 +152,21 @@ export class SqliteJobStore {
     return this.wStmts!;
   }
 
-  /** Returns the jobs whose custom_id was already taken. */
+  /** Returns the jobs whose custom_id was already taken. Counts what it inserted, in the caller's transaction. */
   insert(jobs: readonly NewJob[]): NewJob[] {
     const now = Date.now();
     const dupes: NewJob[] = [];
-    for (const job of jobs) {
-      const res = this.w.insert.run({ errorCode: null, errorMessage: null, sourceRow: null, model: null, sample: null, ...job, now });
-      if (res.changes === 0) dupes.push(job);
+    const delta = new TotalsDelta();
+    const insert = this.w.insert;
+    for (const j of jobs) {
+      const res = insert.run(
+        j.idx, j.lineNo, j.customId, j.url, j.body, j.bodySha256, j.completionWindow, j.state, j.idempotencyKey,
+        j.errorCode ?? null, j.errorMessage ?? null, j.sourceRow ?? null, j.model ?? null, j.sample ?? null, now,
+      );
+      if (res.changes === 0) dupes.push(j);
+      else delta.add(j.state, 1);
     }
+    this.totals.write(delta);
     return dupes;
   }
 
@@ -140,12 +180,12 @@ export class SqliteJobStore {
   claimDuePolls(nowMs: number, limit: number): JobToPoll[] {
     const rows: JobToPoll[] = [];
     if (limit <= 0) return rows;
-    // Claimed jobs stay due until their update is applied; reading that many more keeps the page full.
-    for (const row of this.w.due.all(nowMs, limit + this.claimed.size) as JobToPoll[]) {
+    // Claimed jobs stay due until their update is applied; reading that many more ids keeps the page full.
+    for (const idx of this.w.dueIdx.all(nowMs, limit + this.claimed.size) as number[]) {
+      if (this.claimed.has(idx)) continue;
+      this.claimed.add(idx);
+      rows.push(this.w.toPoll.get(idx) as JobToPoll);
       if (rows.length >= limit) break;
-      if (this.claimed.has(row.idx)) continue;
-      this.claimed.add(row.idx);
-      rows.push(row);
     }
     return rows;
   }
@@ -163,15 +203,26 @@ export class SqliteJobStore {
   }
 
   apply(updates: readonly JobUpdate[], now: number): void {
+    const delta = new TotalsDelta();
     for (const u of updates) {
-      let changes: number;
-      if (u.kind === 'submitted') changes = this.w.submitted.run({ ...u, now }).changes;
-      else if (u.kind === 'polled') changes = this.w.polled.run({ ...u, now }).changes;
-      else {
-        const { kind: _k, state, ...rest } = u;
-        changes = this.finish!.get(state)!.run({ ...rest, now }).changes;
+      let applied: boolean;
+      if (u.kind === 'submitted') {
+        applied = this.w.submitted.run({ ...u, now }).changes === 1;
+        if (applied) {
+          delta.move(S.pending, S.submitted);
+          delta.background++;
+        }
+      } else if (u.kind === 'polled') {
+        const r = this.w.polled.get({ ...u, now }) as { pollCount: number } | undefined;
+        applied = r !== undefined;
+        if (r) {
+          delta.polls++;
+          delta.polled(r.pollCount);
+        }
+      } else {
+        applied = this.finished(u, now, delta);
       }
-      if (changes !== 1) {
+      if (!applied) {
         const row = this.job(u.idx);
         throw new StateTransitionError(
           `job ${u.idx} (line ${row?.lineNo}): cannot apply "${u.kind}" for attempt ${u.attempt}; ` +
@@ -179,18 +230,43 @@ export class SqliteJobStore {
         );
       }
     }
+    this.totals.write(delta);
+  }
+
+  private finished(u: Extract<JobUpdate, { kind: 'finished' }>, now: number, delta: TotalsDelta): boolean {
+    const { kind: _k, state, ...params } = u;
+    for (const { from, stmt } of this.finish!.get(state)!) {
+      const r = stmt.get({ ...params, now }) as { pollCount: number } | undefined;
+      if (!r) continue;
+      delta.move(from, state);
+      if (from === S.submitted) delta.polls++;
+      delta.polled(r.pollCount);
+      delta.lastFinishedAtMs = now;
+      if (u.result !== null) delta.usageAdded.push(u.idx);
+      return true;
+    }
+    return false;
   }
 
   requeueUnsuccessful(keyFor: (job: RetryKeyInput) => string): number {
+    type Retryable = RetryKeyInput & { state: JobState; pollCount: number; background: number; hasResult: number };
     const now = Date.now();
     let n = 0;
     // In pages: SQLite cannot update rows while a statement is still iterating over them, and
     // requeued rows drop out of the query, so each page starts from the top again.
-    for (let page = this.w.retryable.all() as RetryKeyInput[]; page.length > 0; page = this.w.retryable.all() as RetryKeyInput[]) {
+    for (let page = this.w.retryable.all() as Retryable[]; page.length > 0; page = this.w.retryable.all() as Retryable[]) {
+      const delta = new TotalsDelta();
+      for (const row of page) if (row.hasResult) delta.usageRemoved.push(row.idx);
+      const removed = this.totals.removeUsage(delta);
       for (const row of page) {
-        const key = keyFor({ ...row, attempt: row.attempt + 1 });
-        n += this.w.requeue.run({ idx: row.idx, attempt: row.attempt, key, now }).changes;
+        const key = keyFor({ idx: row.idx, customId: row.customId, attempt: row.attempt + 1, bodySha256: row.bodySha256 });
+        if (this.w.requeue.run({ idx: row.idx, attempt: row.attempt, key, now }).changes === 0) continue;
+        n++;
+        delta.move(row.state, S.pending);
+        delta.polls -= row.pollCount;
+        delta.background -= row.background;
       }
+      this.totals.write(delta, removed);
     }
     return n;
   }
@@ -207,25 +283,11 @@ export class SqliteJobStore {
     return (this.r.byCustomId.get(customId) as { lineNo: number } | undefined)?.lineNo;
   }
 
-  counts(): StateCounts {
-    const out = Object.fromEntries(Object.values(S).map((s) => [s, 0])) as StateCounts;
-    for (const r of this.r.counts.all() as { state: JobState; n: number }[]) out[r.state] = r.n;
-    return out;
-  }
-
-  total(): number {
-    return (this.r.total.get() as { n: number }).n;
-  }
-
   oldestSubmitted(limit: number): JobRow[] {
     return this.r.oldestSubmitted.all(limit) as JobRow[];
   }
 
   firstUnsuccessful(limit: number): JobRow[] {
-    return this.r.firstUnsuccessful.all(limit) as JobRow[];
-  }
-
-  anyAccepted(): boolean {
-    return this.r.anyAccepted.get() !== undefined;
+    return this.r.firstUnsuccessful.all({ n: limit }) as JobRow[];
   }
 }

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { SqliteBatchRecord } from './batch-record.ts';
-import type { SqliteJobStore } from './job-store.ts';
+import type { SqliteRunningTotals } from './running-totals.ts';
 
 /** Counters that record what the batch's API key may have bought (see mayChangeKey). */
 const KEY_COUNTERS = { sendingRuns: 'sending_runs', keyRejected: 'key_rejected' } as const;
@@ -14,12 +14,12 @@ export class SqliteKeyBookkeeping {
   constructor(
     private readonly db: Database.Database,
     private readonly batch: SqliteBatchRecord,
-    private readonly jobs: SqliteJobStore,
+    private readonly totals: SqliteRunningTotals,
   ) {}
 
   mayChangeKey(): boolean {
     const c = this.batch.counters();
-    return !this.jobs.anyAccepted() && (!c[KEY_COUNTERS.sendingRuns] || (c[KEY_COUNTERS.keyRejected] ?? 0) > 0);
+    return !this.totals.anyAccepted() && (!c[KEY_COUNTERS.sendingRuns] || (c[KEY_COUNTERS.keyRejected] ?? 0) > 0);
   }
 
   changeKey(salt: string, fingerprint: string): void {
@@ -34,6 +34,6 @@ export class SqliteKeyBookkeeping {
   }
 
   noteKeyRejected(): void {
-    if (!this.jobs.anyAccepted()) this.batch.bump({ [KEY_COUNTERS.keyRejected]: 1 });
+    if (!this.totals.anyAccepted()) this.batch.bump({ [KEY_COUNTERS.keyRejected]: 1 });
   }
 }

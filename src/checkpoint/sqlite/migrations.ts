@@ -88,6 +88,54 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN model TEXT;
   ALTER TABLE jobs ADD COLUMN sample INTEGER;
   `,
+  /*
+   * v4: `status` in constant time, whatever the batch's size (it summed every row before).
+   * - `job_counts` holds jobs per state, `job_totals` the summary's sums: tokens of the stored
+   *   results, polls, jobs that went to the background. The job store keeps both true in the
+   *   same transaction as each page of inserts and updates, one write per page (triggers, one
+   *   run per row, cost the engine about 10 µs of CPU per update). `max_polls` and
+   *   `last_finished_at_ms` are high-water marks (most polls any attempt needed, when a job last
+   *   finished): only `retry` makes them differ from a recount. The rows already in a checkpoint
+   *   are summed once here, by the usage paths of the endpoints table when v4 shipped.
+   * - `jobs_out` orders the jobs out at the server by age, for status's oldest running jobs.
+   * The poll queries use `jobs_due` through INDEXED BY: without statistics the planner chose
+   * `jobs_state (state=?)` and sorted every submitted job in a temporary B-tree.
+   */
+  `
+  CREATE TABLE job_counts (
+    state TEXT PRIMARY KEY,
+    n INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO job_counts (state, n) SELECT state, COUNT(*) FROM jobs GROUP BY state;
+
+  CREATE TABLE job_totals (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cached_tokens INTEGER NOT NULL,
+    reasoning_tokens INTEGER NOT NULL,
+    polls INTEGER NOT NULL,
+    max_polls INTEGER NOT NULL,
+    background INTEGER NOT NULL,
+    last_finished_at_ms INTEGER
+  );
+  INSERT INTO job_totals
+  SELECT 1, t.input, t.output, t.cached, t.reasoning, p.polls, p.max_polls, p.background, p.last
+  FROM (
+    SELECT
+      COALESCE(SUM(COALESCE(json_extract(u, '$.input_tokens'), json_extract(u, '$.prompt_tokens'), 0)), 0) AS input,
+      COALESCE(SUM(COALESCE(json_extract(u, '$.output_tokens'), json_extract(u, '$.completion_tokens'), 0)), 0) AS output,
+      COALESCE(SUM(COALESCE(json_extract(u, '$.input_tokens_details.cached_tokens'), json_extract(u, '$.prompt_tokens_details.cached_tokens'), json_extract(u, '$.cache_read_input_tokens'), 0)), 0) AS cached,
+      COALESCE(SUM(COALESCE(json_extract(u, '$.output_tokens_details.reasoning_tokens'), json_extract(u, '$.completion_tokens_details.reasoning_tokens'), 0)), 0) AS reasoning
+    FROM (SELECT json_extract(result, '$.usage') AS u FROM jobs WHERE CASE WHEN json_valid(result) THEN json_type(result, '$.usage') END = 'object')
+  ) AS t, (
+    SELECT COALESCE(SUM(poll_count), 0) AS polls, COALESCE(MAX(poll_count), 0) AS max_polls,
+      COUNT(submitted_at_ms) AS background, MAX(finished_at_ms) AS last
+    FROM jobs
+  ) AS p;
+
+  CREATE INDEX jobs_out ON jobs (submitted_at_ms) WHERE state = 'submitted';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -21,7 +21,7 @@ import { openDatabase } from './connection.ts';
 import { SqliteJobStore } from './job-store.ts';
 import { SqliteKeyBookkeeping } from './key-bookkeeping.ts';
 import { SqliteLease } from './lease.ts';
-import { SqliteSummaryQueries } from './summary-queries.ts';
+import { SqliteRunningTotals } from './running-totals.ts';
 
 const NO_LOSSES: LostClaims = Object.freeze({ lost: [] as number[] });
 
@@ -37,18 +37,26 @@ export class SqliteStore implements BatchStore {
   private readonly batchRecord: SqliteBatchRecord;
   private readonly leaseRow: SqliteLease;
   private readonly keys: SqliteKeyBookkeeping;
-  private readonly sums: SqliteSummaryQueries;
+  private readonly totals: SqliteRunningTotals;
+  private readonly insertTx: (jobs: readonly NewJob[]) => NewJob[];
+  private readonly applyTx: (updates: readonly JobUpdate[], counters: Readonly<Record<string, number>>, now: number) => void;
 
   private constructor(
     readonly location: string,
     readonly readonly: boolean,
   ) {
     this.db = openDatabase(location, readonly);
-    this.jobs = new SqliteJobStore(this.db, readonly);
+    this.totals = new SqliteRunningTotals(this.db);
+    this.jobs = new SqliteJobStore(this.db, readonly, this.totals);
     this.batchRecord = new SqliteBatchRecord(this.db, readonly);
     this.leaseRow = new SqliteLease(this.db, location, readonly);
-    this.keys = new SqliteKeyBookkeeping(this.db, this.batchRecord, this.jobs);
-    this.sums = new SqliteSummaryQueries(this.db);
+    this.keys = new SqliteKeyBookkeeping(this.db, this.batchRecord, this.totals);
+    // Made once: a transaction function made per call costs the hot path an allocation each time.
+    this.insertTx = this.db.transaction((jobs: readonly NewJob[]) => this.jobs.insert(jobs));
+    this.applyTx = this.db.transaction((updates: readonly JobUpdate[], counters: Readonly<Record<string, number>>, now: number) => {
+      this.jobs.apply(updates, now);
+      this.batchRecord.bump(counters);
+    });
   }
 
   static open(file: string, options: { readonly?: boolean } = {}): SqliteStore {
@@ -82,7 +90,7 @@ export class SqliteStore implements BatchStore {
   }
 
   insertJobs(jobs: readonly NewJob[]): Promise<NewJob[]> {
-    return this.write(() => this.db.transaction(() => this.jobs.insert(jobs))());
+    return this.write(() => this.insertTx(jobs));
   }
 
   async job(idx: number): Promise<JobRow | undefined> {
@@ -120,12 +128,8 @@ export class SqliteStore implements BatchStore {
   /** The one runner never loses a claim, so `lost` is always empty. */
   apply(updates: readonly JobUpdate[], counters: Readonly<Record<string, number>> = {}): Promise<LostClaims> {
     return this.write(() => {
-      if (updates.length === 0 && Object.keys(counters).length === 0) return NO_LOSSES;
-      const now = Date.now();
-      this.db.transaction(() => {
-        this.jobs.apply(updates, now);
-        this.batchRecord.bump(counters);
-      })();
+      if (updates.length === 0 && !Object.values(counters).some((n) => n !== 0)) return NO_LOSSES;
+      this.applyTx(updates, counters, Date.now());
       this.jobs.release(updates.map((u) => u.idx));
       return NO_LOSSES;
     });
@@ -136,11 +140,11 @@ export class SqliteStore implements BatchStore {
   }
 
   async counts(): Promise<StateCounts> {
-    return this.jobs.counts();
+    return this.totals.counts();
   }
 
   async total(): Promise<number> {
-    return this.jobs.total();
+    return Object.values(this.totals.counts()).reduce((a, b) => a + b, 0);
   }
 
   async counters(): Promise<Record<string, number>> {
@@ -151,10 +155,9 @@ export class SqliteStore implements BatchStore {
   async summary(): Promise<CheckpointSummary> {
     return this.db.transaction(() =>
       toSummary({
-        counts: this.jobs.counts(),
-        tokens: this.sums.tokens(),
+        counts: this.totals.counts(),
+        ...this.totals.figures(),
         counters: this.batchRecord.counters(),
-        polls: this.sums.polls(),
         createdAtMs: this.batchRecord.meta()?.createdAtMs ?? null,
       }),
     )();
@@ -199,7 +202,7 @@ export class SqliteStore implements BatchStore {
   }
 
   async anyAccepted(): Promise<boolean> {
-    return this.jobs.anyAccepted();
+    return this.totals.anyAccepted();
   }
 
   async mayChangeKey(): Promise<boolean> {
