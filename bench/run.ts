@@ -21,6 +21,7 @@ const PARTS: Record<string, Part> = {
   window: { about: 'the default 24h window vs asap at 100,000 lines: CPU/line, no pause in submissions', load: () => import('./window.ts') },
   validate: { about: 'the validation pass at 1,000,000 lines vs a plain split2 + JSON.parse loop', load: () => import('./validate.ts') },
   store: { about: "the SQLite store at 10,000 and 1,000,000 lines: write CPU per line, the dispatcher's calls, status time", load: () => import('./store.ts') },
+  rows: { about: 'render-and-validate of 1,000,000 CSV rows through a template and schema vs the JSONL validation pass: rows/s, peak RSS', load: () => import('./rows.ts') },
   runs: { about: 'whole runs through the CLI at several sizes: validation pass, full run, peak RSS', load: () => import('./whole-runs.ts') },
 };
 

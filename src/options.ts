@@ -7,10 +7,34 @@ import { COMPLETION_WINDOWS } from './api/completion-window.ts';
  * this same schema (argv-to-options), so the library and the CLI cannot disagree.
  */
 export const runOptionsSchema = z.object({
-  /** Input JSONL file. */
+  /** Input file: JSONL requests, or data rows (CSV, TSV, JSONL objects) with a template. */
   input: z.string().min(1),
-  /** Results JSONL file, written atomically in input order. */
+  /** Results file, written atomically in input order. */
   output: z.string().min(1),
+  /** Format of a data file; default from its extension (.csv, .tsv, .jsonl). */
+  inputFormat: z.enum(['csv', 'tsv', 'jsonl']).optional(),
+  /** Template file whose `{{column}}` placeholders each data row fills: one request per row. */
+  template: z.string().min(1).optional(),
+  /** The template as text, instead of a file. */
+  prompt: z.string().min(1).optional(),
+  /** System prompt (text, or a file holding it) sent as a first `developer` message. */
+  system: z.string().min(1).optional(),
+  /** Endpoint of templated requests. @default 'responses' */
+  endpoint: z.enum(['responses', 'chat', 'messages']).default('responses'),
+  /** Column of a data file holding each row's custom_id (default: `row-<N>`). */
+  idColumn: z.string().min(1).optional(),
+  /** JSON Schema file: every request asks for answers that follow it, and every answer is checked. */
+  schema: z.string().min(1).optional(),
+  /** Answers that are not JSON or break the schema are asked again, up to this many times each. @default 0 */
+  outputRetries: z.number().int().min(0).max(10).default(0),
+  /** Output format; default from the output's extension (.csv → csv, else jsonl). */
+  format: z.enum(['jsonl', 'csv']).optional(),
+  /** Send every request to each of these models (eval fan-out). */
+  models: z.array(z.string().min(1)).min(1).optional(),
+  /** Ask this many times per request and model, each sample with its own idempotency key. @default 1 */
+  samples: z.number().int().min(1).max(100).default(1),
+  /** Sail's prompt_cache_key for every request; `auto`: a hash of the template and system prompt. */
+  promptCacheKey: z.string().min(1).max(256).optional(),
   /** Checkpoint SQLite file. @default `<output>.checkpoint.sqlite` */
   db: z.string().min(1).optional(),
   /** @default https://api.sailresearch.com/v1 (env SAIL_BASE_URL) */

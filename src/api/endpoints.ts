@@ -39,6 +39,11 @@ export interface EndpointKind {
   aliases: Readonly<Record<string, string>>;
   /** Fields set on every body of this kind, whatever the line says. */
   forced: Readonly<Json>;
+  /**
+   * The body fields of a request made from a rendered prompt and an optional system prompt
+   * (as a first `developer` message); null for the system prompt where the endpoint refuses one.
+   */
+  promptBody(text: string, system: string | undefined): Json | null;
   /** The body field of Sail's prompt-cache routing hint, where the endpoint has one. */
   promptCacheKeyField: string | null;
   usage: UsagePaths;
@@ -82,6 +87,7 @@ const RESPONSES: EndpointKind = {
   maxTokensField: 'max_output_tokens',
   aliases: {},
   forced: { background: true },
+  promptBody: (text, system) => ({ input: system === undefined ? text : [{ role: 'developer', content: system }, { role: 'user', content: text }] }),
   promptCacheKeyField: 'prompt_cache_key',
   usage: {
     input: ['input_tokens'],
@@ -106,6 +112,9 @@ const CHAT: EndpointKind = {
   // OpenAI's older name, still in many batch files; Sail documents only max_completion_tokens.
   aliases: { max_tokens: 'max_completion_tokens' },
   forced: {},
+  promptBody: (text, system) => ({
+    messages: [...(system === undefined ? [] : [{ role: 'developer', content: system }]), { role: 'user', content: text }],
+  }),
   promptCacheKeyField: null,
   usage: {
     input: ['prompt_tokens'],
@@ -134,6 +143,8 @@ const MESSAGES: EndpointKind = {
   maxTokensField: 'max_tokens',
   aliases: {},
   forced: {},
+  // Sail's messages endpoint refuses `system` and has no developer role.
+  promptBody: (text, system) => (system === undefined ? { messages: [{ role: 'user', content: text }] } : null),
   promptCacheKeyField: null,
   usage: { input: ['input_tokens'], output: ['output_tokens'], cached: ['cache_read_input_tokens'], reasoning: [] },
   outputText: (r) =>

@@ -1,5 +1,5 @@
 import type { JOB_STATES, JobState } from './job-states.ts';
-import type { CheckpointSummary } from './summary.ts';
+import type { CheckpointSummary, ModelFigures } from './summary.ts';
 
 /**
  * The store: the one place where a batch's state lives, behind one narrow interface. The
@@ -165,6 +165,9 @@ export interface LeaseInfo {
 
 export type StateCounts = Record<JobState, number>;
 
+/** Counters of --output-retries: rounds done (a resumed run goes on from there) and answers asked again. */
+export const OUTPUT_RETRY_COUNTERS = { rounds: 'output_retry_rounds', jobs: 'output_retries' } as const;
+
 /** Everything that only reads: what `status` and `export` use, also inside `snapshot`. */
 export interface StoreReader {
   /** Where the store lives, for messages: a file path, or a URL without its password. */
@@ -181,6 +184,8 @@ export interface StoreReader {
   counters(): Promise<Record<string, number>>;
   /** Counts, tokens, requests and polls, all from one snapshot. */
   summary(): Promise<CheckpointSummary>;
+  /** Jobs per state and tokens, per model (the figures of an eval fan-out). */
+  perModel(): Promise<Record<string, ModelFigures>>;
   /** Submitted jobs, longest out first. */
   oldestSubmitted(limit: number): Promise<JobRow[]>;
   /** The first jobs in input order that ended other than completed. */
@@ -233,6 +238,12 @@ export interface BatchStore extends StoreReader {
    * the new attempt's idempotency key; it is stored before anything is sent.
    */
   requeueUnsuccessful(keyFor: (job: RetryKeyInput) => string): Promise<number>;
+  /**
+   * One round of --output-retries: as requeueUnsuccessful, for the jobs in `invalid_output`
+   * only. The round and the jobs it sends again are added to OUTPUT_RETRY_COUNTERS in the same
+   * transaction, so that a crash cannot resend without counting.
+   */
+  requeueInvalidOutput(keyFor: (job: RetryKeyInput) => string): Promise<number>;
 
   /** Runs `read` on one consistent snapshot, while runs go on writing. */
   snapshot<T>(read: (reader: StoreReader) => Promise<T>): Promise<T>;

@@ -61,3 +61,10 @@ export function toSummary(f: SummaryFigures): CheckpointSummary {
     lastFinishedAtMs: polls.lastFinishedAtMs,
   };
 }
+
+/** One model's share of a batch (eval fan-out): its jobs per state and its tokens. */
+export interface ModelFigures {
+  jobs: number;
+  counts: Partial<StateCounts>;
+  tokens: TokenUsage;
+}

@@ -5,7 +5,7 @@ import type { ExportArgs } from './export.ts';
 import type { CliIo } from './io.ts';
 
 export async function executeExport(args: ExportArgs, io: CliIo): Promise<number> {
-  const r = await exportResults(args.db, args.output, { errors: args.errors });
+  const r = await exportResults(args.db, args.output, { errors: args.errors, format: args.format as 'jsonl' | 'csv' | undefined });
   const errors = args.errors ? `; ${formatCount(r.errorLines ?? 0)} lines that did not complete to ${args.errors}` : '';
   if (r.unfinished === 0) {
     io.stderr.write(`sailbatch: exported ${formatCount(r.lines)} lines to ${args.output}${errors}\n`);

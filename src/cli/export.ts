@@ -5,6 +5,7 @@ export interface ExportArgs {
   db: string;
   output: string;
   errors?: string;
+  format?: string;
 }
 
 export function exportCommand(io: CliIo): CommandModule<object, ExportArgs> {
@@ -14,8 +15,9 @@ export function exportCommand(io: CliIo): CommandModule<object, ExportArgs> {
     builder: (y) =>
       y
         .option('db', { type: 'string', demandOption: true, describe: 'checkpoint SQLite file' })
-        .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'results JSONL file (written atomically, in input order)' })
-        .option('errors', { type: 'string', describe: 'also write the lines that did not complete to this file' }) as unknown as Argv<ExportArgs>,
+        .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'results file, JSONL or CSV (written atomically, in input order)' })
+        .option('errors', { type: 'string', describe: 'also write the lines that did not complete to this file' })
+        .option('format', { type: 'string', choices: ['jsonl', 'csv'], describe: 'output format [default: from the output extension]' }) as unknown as Argv<ExportArgs>,
     handler: async (args) => {
       const { executeExport } = await import('./export-command.ts');
       io.exitCode = await executeExport(args, io);

@@ -34,6 +34,10 @@ export function describeSummary(s: RunSummary): string {
       'To send them again with new idempotency keys: `sailbatch retry` with the same arguments.',
     );
   }
+  if (s.outputRetries > 0) lines.push(`answers asked again after failing their checks (paid twice): ${formatCount(s.outputRetries)}`);
+  for (const [m, f] of Object.entries(s.models ?? {})) {
+    lines.push(`model ${m}: ${formatCount(f.jobs)} ${plural(f.jobs, 'job')}, ${formatStateCounts(f.counts)}; tokens ${formatTokens(f.tokens)}`);
+  }
   lines.push(
     `tokens: ${formatTokens(s.tokens)}`,
     `requests this run: ${formatRequests(s.requests)}`,

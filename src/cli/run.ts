@@ -32,14 +32,38 @@ export interface RunArgs extends ApiArgs {
   'webhook-url'?: string;
   'webhook-listen'?: string;
   'dry-run': boolean;
+  'input-format'?: string;
+  template?: string;
+  prompt?: string;
+  system?: string;
+  endpoint: string;
+  'id-column'?: string;
+  schema?: string;
+  'output-retries': number;
+  format?: string;
+  models?: string;
+  samples: number;
+  'prompt-cache-key'?: string;
   prices?: string;
   'max-cost'?: number;
 }
 
 export function runFlags<T>(y: Argv<T>) {
   return apiFlags(y)
-    .positional('input', { type: 'string', describe: 'input JSONL file', demandOption: true })
-    .option('output', { alias: 'o', type: 'string', describe: 'results JSONL file (written atomically, in input order)', demandOption: true })
+    .positional('input', { type: 'string', describe: 'input: a JSONL file of requests, or data rows (CSV, TSV, JSONL objects) with --template/--prompt', demandOption: true })
+    .option('output', { alias: 'o', type: 'string', describe: 'results file, JSONL or CSV (written atomically, in input order)', demandOption: true })
+    .option('input-format', { type: 'string', choices: ['csv', 'tsv', 'jsonl'], describe: 'format of a data file [default: from its extension]' })
+    .option('template', { type: 'string', describe: 'prompt template file: {{column}} placeholders filled from each data row, one request per row' })
+    .option('prompt', { type: 'string', describe: 'the prompt template as text, instead of --template' })
+    .option('system', { type: 'string', describe: 'system prompt (text or a file), sent as a first developer message' })
+    .option('endpoint', { type: 'string', choices: ['responses', 'chat', 'messages'], default: 'responses', describe: 'endpoint of templated requests' })
+    .option('id-column', { type: 'string', describe: "column holding each row's custom_id [default: row-<N>]" })
+    .option('schema', { type: 'string', describe: 'JSON Schema file: every request asks for it, every answer is checked against it' })
+    .option('output-retries', { type: 'number', default: 0, describe: 'ask again, up to this many times, for answers that are not JSON or break the schema' })
+    .option('format', { type: 'string', choices: ['jsonl', 'csv'], describe: 'output format [default: from the output extension]' })
+    .option('models', { type: 'string', describe: 'comma-separated models: send every row or line to each (eval fan-out)' })
+    .option('samples', { type: 'number', default: 1, describe: 'answers per row and model, each with its own idempotency key' })
+    .option('prompt-cache-key', { type: 'string', describe: "Sail's prompt_cache_key for every request; auto: a hash of the template and system prompt" })
     .option('db', { type: 'string', describe: 'checkpoint SQLite file [default: <output>.checkpoint.sqlite]' })
     .option('model', { type: 'string', describe: 'model for lines that do not name one' })
     .option('force-model', { type: 'string', describe: 'model for every line, replacing the one it names (e.g. OpenAI batch files)' })
@@ -120,6 +144,18 @@ export function argvToRunOptions(a: RunArgs) {
     webhookUrl: a['webhook-url'],
     webhookListen: a['webhook-listen'],
     prices: a.prices,
+    inputFormat: a['input-format'] as 'csv' | 'tsv' | 'jsonl' | undefined,
+    template: a.template,
+    prompt: a.prompt,
+    system: a.system,
+    endpoint: a.endpoint as 'responses' | 'chat' | 'messages',
+    idColumn: a['id-column'],
+    schema: a.schema,
+    outputRetries: a['output-retries'],
+    format: a.format as 'jsonl' | 'csv' | undefined,
+    models: a.models?.split(',').map((m) => m.trim()).filter(Boolean),
+    samples: a.samples,
+    promptCacheKey: a['prompt-cache-key'],
     maxCostUsd: a['max-cost'],
   };
 }

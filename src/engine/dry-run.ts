@@ -14,7 +14,7 @@ import { defaultDbPath, runOptionsSchema, type RunOptionsInput } from '../option
 import { parseOptions } from '../parse-options.ts';
 import { assertDistinctTargets } from '../output/targets.ts';
 import { safeEmit } from './events.ts';
-import { assertSameInput, assertWritableFolder, lineSourceFor, type RunHooks } from './runner.ts';
+import { assertSameInput, assertWritableFolder, recipeFor, type RunHooks } from './runner.ts';
 
 export interface DryRunReport extends WorkEstimate {
   dryRun: true;
@@ -123,7 +123,7 @@ export async function dryRunBatch(
   }
 
   const sink = new TallySink();
-  await loadJobs(sink, lineSourceFor(o), {
+  await loadJobs(sink, (await recipeFor(o)).source, {
     namespace: o.namespace,
     skipInvalid: o.skipInvalid,
     onIssue: hooks.onIssue,

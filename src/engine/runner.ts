@@ -7,20 +7,19 @@ import { pipeline } from 'node:stream/promises';
 import { SailClient } from '../api/client.ts';
 import { idempotencyKey, keyFingerprint, newSalt } from '../api/idempotency-key.ts';
 import { openStore } from '../checkpoint/open-store.ts';
-import type { BatchStore, StateCounts, StoreReader } from '../checkpoint/store.ts';
-import type { PollStats, TokenUsage } from '../checkpoint/summary.ts';
+import { OUTPUT_RETRY_COUNTERS, type BatchStore, type StateCounts, type StoreReader } from '../checkpoint/store.ts';
+import type { ModelFigures, PollStats, TokenUsage } from '../checkpoint/summary.ts';
 import { CheckpointBusyError, CheckpointError, EXIT, FatalRunError, UsageError, type InputIssue } from '../errors.ts';
 import { AuthenticationError, PermissionDeniedError } from '../api/api-error.ts';
 import { TERMINAL_STATES } from '../checkpoint/job-states.ts';
 import { formatCount } from '../progress/human-format.ts';
 import { sameServer } from '../api/same-server.ts';
 import { loadJobs } from '../input/loader.ts';
-import type { LineSource } from '../input/line-source.ts';
-import { RequestLineSource } from '../input/request-lines.ts';
+import { buildRecipe, type Recipe } from '../input/recipe.ts';
 import { defaultDbPath, type RunOptions, type RunOptionsInput } from '../options.ts';
 import { parseRunOptions } from '../parse-options.ts';
 import { assertDistinctTargets } from '../output/targets.ts';
-import { writeResults } from '../output/writer.ts';
+import { outputFormat, writeResults } from '../output/writer.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { WebhookReceiver, parseListen, webhookToken } from './webhook-receiver.ts';
 import { safeEmit, type RequestCounts, type RunnerEvents, type RunnerEventMap } from './events.ts';
@@ -54,6 +53,10 @@ export interface RunSummary {
   cpuMs: { load: number; send: number; write: number };
   /** Set when this run resumed a batch: how many jobs earlier runs had finished. */
   resumed: { finishedBefore: number } | null;
+  /** Answers that failed their checks and were asked again by --output-retries (each paid twice), over every run. */
+  outputRetries: number;
+  /** Jobs and tokens per model, when the run sent each request to several models (--models). */
+  models?: Record<string, ModelFigures> | undefined;
 }
 
 export interface RunHooks {
@@ -115,9 +118,17 @@ export async function assertSameInput(cp: StoreReader, input: string): Promise<v
 }
 
 /** Compares a loaded checkpoint with this run's input and key; refuses what would mix or pay twice. */
-async function verifyResume(cp: BatchStore, o: RunOptions, events: RunnerEvents | undefined): Promise<void> {
+async function verifyResume(cp: BatchStore, o: RunOptions, recipe: Recipe, events: RunnerEvents | undefined): Promise<void> {
   const batch = (await cp.batch())!;
   await assertSameInput(cp, o.input);
+  const made = (JSON.parse(batch.optionsJson) as { recipeSha256?: string }).recipeSha256;
+  if (made !== undefined && made !== recipe.sha256) {
+    throw new CheckpointError(
+      `${o.input}: the template, system prompt, schema, endpoint, id column or fan-out differ from when checkpoint ${cp.location} was made, ` +
+        `so its stored requests are not what this command asks for. To finish the original batch, rerun with the original ones; ` +
+        `to run the new ones, use another --db (or delete ${cp.location}).`,
+    );
+  }
   if (keyFingerprint(o.apiKey, batch.keySalt) !== batch.keyFingerprint) {
     if (await cp.mayChangeKey()) {
       const salt = newSalt();
@@ -146,10 +157,9 @@ async function verifyResume(cp: BatchStore, o: RunOptions, events: RunnerEvents 
   }
 }
 
-/** The source of this run's requests; a dry run reads the same one. */
-export function lineSourceFor(o: Pick<RunOptions, 'input' | 'model' | 'forceModel' | 'completionWindow' | 'maxOutputTokens' | 'maxLineBytes'>): LineSource {
-  const defaults = { model: o.model, forceModel: o.forceModel, completionWindow: o.completionWindow, maxOutputTokens: o.maxOutputTokens };
-  return new RequestLineSource(o.input, defaults, o.maxLineBytes);
+/** The source of this run's requests and what besides the data file decides them; a dry run reads the same. */
+export function recipeFor(o: Omit<RunOptions, 'apiKey'>): Promise<Recipe> {
+  return buildRecipe(o, { model: o.model, forceModel: o.forceModel, completionWindow: o.completionWindow, maxOutputTokens: o.maxOutputTokens });
 }
 
 function phase(events: RunnerEvents | undefined, p: RunnerEventMap['run:phase'][0]['phase'], message: string) {
@@ -181,6 +191,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
   });
   if (inputStat.isDirectory()) throw new UsageError(`${o.input}: is a folder, not a JSONL file`);
   assertDistinctTargets({ db, output: o.output, errors: o.errorsOutput, input: o.input });
+  const recipe = await recipeFor(o);
   await assertWritableFolder(o.output, 'output');
   if (o.errorsOutput) await assertWritableFolder(o.errorsOutput, 'errors output');
   await assertWritableFolder(db, 'checkpoint');
@@ -233,11 +244,11 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
         keySalt: salt,
         keyFingerprint: keyFingerprint(o.apiKey, salt),
         baseUrl: o.baseUrl,
-        optionsJson: JSON.stringify(recorded),
+        optionsJson: JSON.stringify({ ...recorded, recipeSha256: recipe.sha256, answerFields: recipe.answerFields }),
         createdAtMs: Date.now(),
       });
       try {
-        const loaded = await loadJobs(store, lineSourceFor(o), {
+        const loaded = await loadJobs(store, recipe.source, {
           namespace: o.namespace,
           skipInvalid: o.skipInvalid,
           onIssue: hooks.onIssue,
@@ -252,7 +263,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
         throw e;
       }
     } else {
-      await verifyResume(store, o, events);
+      await verifyResume(store, o, recipe, events);
       const before = await store.counts();
       resumed = { finishedBefore: TERMINAL_STATES.reduce((n, st) => n + before[st], 0) };
       phase(events, 'loading', `resuming ${db}: ${formatCount(resumed.finishedBefore)} of ${formatCount(await store.total())} jobs finished in earlier runs`);
@@ -288,19 +299,21 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       },
     });
     const token = o.webhookUrl ? webhookToken(o.apiKey, stored.namespace, stored.inputSha256) : undefined;
-    const dispatcher = new Dispatcher(store, client, {
-      random,
-      pollIntervalMs: o.pollIntervalMs,
-      maxPollIntervalMs: o.maxPollIntervalMs,
-      jobDeadlineMs: o.jobDeadlineMs,
-      stopGraceMs: 2_000,
-      events,
-      requests,
-      pollSlowdown: token ? WEBHOOK_POLL_SLOWDOWN : 1,
-      decorate: token
-        ? (body) => ({ ...body, metadata: { ...(body['metadata'] as object), completion_webhook: o.webhookUrl!, webhook_token: token } })
-        : undefined,
-    });
+    const newDispatcher = () =>
+      new Dispatcher(store, client, {
+        random,
+        pollIntervalMs: o.pollIntervalMs,
+        maxPollIntervalMs: o.maxPollIntervalMs,
+        jobDeadlineMs: o.jobDeadlineMs,
+        stopGraceMs: 2_000,
+        events,
+        requests,
+        pollSlowdown: token ? WEBHOOK_POLL_SLOWDOWN : 1,
+        decorate: token
+          ? (body) => ({ ...body, metadata: { ...(body['metadata'] as object), completion_webhook: o.webhookUrl!, webhook_token: token } })
+          : undefined,
+      });
+    let dispatcher = newDispatcher();
     if (leaseLost) throw leaseLost;
     onLeaseLost = (e) => dispatcher.fail(e);
     let receiver: WebhookReceiver | undefined;
@@ -310,7 +323,9 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       const at = await receiver.listen(host, port);
       phase(events, 'running', `webhook receiver listening on ${at.address}:${at.port} for ${o.webhookUrl}; polling is a slow safety net`);
     }
+    let stopping = false;
     const onAbort = () => {
+      stopping = true;
       phase(events, 'stopping', 'stopping: no new requests; finishing those in flight');
       dispatcher.stop();
     };
@@ -322,6 +337,19 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     await store.noteSendingRun();
     try {
       ({ stopped } = await dispatcher.run());
+      // --output-retries: answers that failed their checks are asked again, a round at a time,
+      // each under a new attempt and key. Rounds are counted in the checkpoint so that a
+      // resumed run goes on where the killed one was instead of starting over.
+      for (;;) {
+        const round = ((await store.counters())[OUTPUT_RETRY_COUNTERS.rounds] ?? 0) + 1;
+        if (stopped || stopping || round > o.outputRetries || dispatcher.counts.invalid_output === 0) break;
+        const n = await store.requeueInvalidOutput((j) =>
+          idempotencyKey({ namespace: stored.namespace, customId: j.customId, attempt: j.attempt, bodySha256: j.bodySha256 }),
+        );
+        phase(events, 'running', `asking again for ${n} answer${n === 1 ? '' : 's'} that failed the answer checks (round ${round} of ${o.outputRetries})`);
+        dispatcher = newDispatcher();
+        ({ stopped } = await dispatcher.run());
+      }
     } catch (e) {
       const cause = (e as Error).cause;
       if (e instanceof FatalRunError && (cause instanceof AuthenticationError || cause instanceof PermissionDeniedError)) await store.noteKeyRejected();
@@ -337,8 +365,8 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     const total = await store.total();
     if (!stopped) {
       phase(events, 'writing', `writing ${o.output}`);
-      await writeResults(store, o.output);
-      if (o.errorsOutput) await writeResults(store, o.errorsOutput, 'errors');
+      await writeResults(store, o.output, 'all', outputFormat(o.output, o.format));
+      if (o.errorsOutput) await writeResults(store, o.errorsOutput, 'errors', outputFormat(o.errorsOutput, o.format));
     }
     phase(events, 'done', stopped ? 'stopped' : 'done');
     const totals = await store.summary();
@@ -361,6 +389,8 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
         send: cpuMsBetween(cpuAtSend, cpuAtWrite),
         write: cpuMsBetween(cpuAtWrite, process.cpuUsage()),
       },
+      outputRetries: (await store.counters())[OUTPUT_RETRY_COUNTERS.jobs] ?? 0,
+      models: o.models ? await store.perModel() : undefined,
     };
   } finally {
     clearInterval(heartbeat);

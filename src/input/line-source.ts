@@ -6,9 +6,17 @@ import type { NormalizedLine, Problem } from './normalize.ts';
  * starts, for messages; units that are blank yield nothing.
  */
 export type SourceItem =
-  | { kind: 'request'; line: number; request: NormalizedLine; row?: Record<string, unknown> | undefined }
+  | {
+      kind: 'request';
+      line: number;
+      request: NormalizedLine;
+      /** The data row the request was rendered from (templated sources). */
+      row?: Record<string, unknown> | undefined;
+      /** Which of several samples of the same request this is (1-based), when more than one is asked for. */
+      sample?: number | undefined;
+    }
   /** `customId` when the unit's custom_id could be read although the unit is invalid: its error line keeps it. */
-  | { kind: 'invalid'; line: number; problems: readonly Problem[]; customId?: string | undefined };
+  | { kind: 'invalid'; line: number; problems: readonly Problem[]; customId?: string | undefined; row?: Record<string, unknown> | undefined };
 
 /**
  * A source of requests: request lines (OpenAI Batch lines, bare bodies), data rows rendered

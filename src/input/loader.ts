@@ -46,7 +46,7 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
     o.onIssue?.(issue);
   };
 
-  const invalidJob = (job: Pick<NewJob, 'idx' | 'lineNo' | 'url' | 'customId'>, issue: InputIssue): NewJob => ({
+  const invalidJob = (job: Pick<NewJob, 'idx' | 'lineNo' | 'url' | 'customId' | 'sourceRow'>, issue: InputIssue): NewJob => ({
     ...job,
     body: null,
     bodySha256: null,
@@ -57,7 +57,7 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
     errorMessage: formatIssue(issue),
   });
 
-  const invalid = (job: Pick<NewJob, 'idx' | 'lineNo' | 'url' | 'customId'>, issues: readonly InputIssue[]): NewJob | undefined => {
+  const invalid = (job: Pick<NewJob, 'idx' | 'lineNo' | 'url' | 'customId' | 'sourceRow'>, issues: readonly InputIssue[]): NewJob | undefined => {
     for (const issue of issues) report(issue);
     invalidLines++;
     return o.skipInvalid ? invalidJob(job, issues[0]!) : undefined;
@@ -86,7 +86,7 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
   };
 
   const toJob = (item: SourceItem): NewJob | undefined => {
-    const here = { idx: idx++, lineNo: item.line, url: '/v1/responses' };
+    const here = { idx: idx++, lineNo: item.line, url: '/v1/responses', sourceRow: item.row === undefined ? null : JSON.stringify(item.row) };
     if (item.kind === 'invalid') {
       return invalid({ ...here, customId: item.customId ?? null }, item.problems.map((p) => ({ file: source.file, line: item.line, ...p })));
     }
@@ -102,6 +102,9 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
       completionWindow,
       state: JOB_STATES.pending,
       idempotencyKey: idempotencyKey({ namespace: o.namespace, customId, attempt: 0, bodySha256: sha }),
+      sourceRow: here.sourceRow,
+      model: typeof body['model'] === 'string' ? body['model'] : null,
+      sample: item.sample ?? null,
     };
   };
 

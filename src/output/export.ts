@@ -1,11 +1,13 @@
 import { openStore } from '../checkpoint/open-store.ts';
 import { UsageError } from '../errors.ts';
 import { assertDistinctTargets } from './targets.ts';
-import { writeResults } from './writer.ts';
+import { outputFormat, writeResults, type OutputFormat } from './writer.ts';
 
 export interface ExportOptions {
   /** Also write the lines of jobs that did not complete to this file. */
   errors?: string | undefined;
+  /** Default: from each file's extension (.csv → csv, else jsonl). */
+  format?: OutputFormat | undefined;
 }
 
 export interface ExportResult {
@@ -38,14 +40,14 @@ export async function exportResults(db: string, output: string, options: ExportO
     // One snapshot across both files, so that the errors file agrees with the output even if
     // the run finishes more jobs between the two.
     return await store.snapshot(async (r) => {
-      const all = await writeResults(r, output).catch((e: unknown) => {
+      const all = await writeResults(r, output, 'all', outputFormat(output, options.format)).catch((e: unknown) => {
         throw asUsageError(e, output);
       });
       let errorLines: number | undefined;
       const errors = options.errors;
       if (errors !== undefined) {
         errorLines = (
-          await writeResults(r, errors, 'errors').catch((e: unknown) => {
+          await writeResults(r, errors, 'errors', outputFormat(errors, options.format)).catch((e: unknown) => {
             throw asUsageError(e, errors);
           })
         ).lines;

@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { dirname, basename, extname, join } from 'node:path';
 import type { StoreReader } from '../checkpoint/store.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 import { crashPoint } from '../engine/crash-points.ts';
+import { CsvResults, type CsvShape } from './csv-output.ts';
 import { isUnfinished, outputLine } from './output-line.ts';
 
 export interface WriteResult {
@@ -13,6 +14,19 @@ export interface WriteResult {
 }
 
 export type LineFilter = 'all' | 'errors';
+
+export type OutputFormat = 'jsonl' | 'csv';
+
+/** `--format`, else from the file's extension: `.csv` is CSV, anything else JSONL. */
+export function outputFormat(path: string, format: OutputFormat | undefined): OutputFormat {
+  return format ?? (extname(path).toLowerCase() === '.csv' ? 'csv' : 'jsonl');
+}
+
+/** The CSV's columns besides the rows': recorded with the batch when it was made. */
+async function csvShape(store: StoreReader): Promise<CsvShape> {
+  const o = JSON.parse((await store.batch())?.optionsJson ?? '{}') as { answerFields?: string[] | null; models?: string[]; samples?: number };
+  return { answerFields: o.answerFields ?? null, models: Array.isArray(o.models), samples: (o.samples ?? 1) > 1 };
+}
 
 const PAGE = 1_000;
 
@@ -29,25 +43,32 @@ async function fsyncPath(path: string): Promise<void> {
  * Writes the results in input order from the checkpoint (design invariants 4 and 5): to a
  * temporary file beside the target, fsynced, then renamed over it, and the folder fsynced, so a
  * reader sees the old file or the whole new one, never half of one. `errors` writes only the
- * lines of jobs that did not complete.
+ * lines of jobs that did not complete. CSV is written a page at a time (one csv-stringify call
+ * per page), with the header fixed by the first job written.
  */
-export async function writeResults(store: StoreReader, path: string, filter: LineFilter = 'all'): Promise<WriteResult> {
+export async function writeResults(store: StoreReader, path: string, filter: LineFilter = 'all', format: OutputFormat = 'jsonl'): Promise<WriteResult> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   const out = createWriteStream(tmp);
+  const csv = format === 'csv' ? new CsvResults(await csvShape(store)) : undefined;
   let lines = 0;
   let unfinished = 0;
+  const write = async (text: string) => {
+    if (!out.write(text)) await once(out, 'drain');
+  };
   try {
     // A page at a time: memory stays flat, and the store is awaited once per page, not per line.
     for (let after = -1, page = await store.jobsPage(after, PAGE); page.length > 0; page = await store.jobsPage(after, PAGE)) {
-      for (const row of page) {
-        if (filter === 'errors' && row.state === JOB_STATES.completed) continue;
+      const kept = filter === 'errors' ? page.filter((row) => row.state !== JOB_STATES.completed) : page;
+      if (csv && kept.length > 0) await write(`${lines === 0 ? csv.header(kept[0]) : ''}${csv.lines(kept)}`);
+      for (const row of kept) {
         if (isUnfinished(row)) unfinished++;
-        if (!out.write(`${outputLine(row)}\n`)) await once(out, 'drain');
+        if (!csv) await write(`${outputLine(row)}\n`);
         lines++;
         crashPoint('output-writing');
       }
       after = page[page.length - 1]!.idx;
     }
+    if (csv && lines === 0) await write(csv.header(undefined));
     out.end();
     await once(out, 'finish');
     await fsyncPath(tmp);

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { JOB_STATES, TERMINAL_STATES, type JobState } from '../job-states.ts';
 import type { BatchMeta, JobRow, LeaseInfo, StateCounts, StoreReader } from '../store.ts';
-import type { CheckpointSummary } from '../summary.ts';
+import type { CheckpointSummary, ModelFigures } from '../summary.ts';
 
 const S = JOB_STATES;
 
@@ -26,8 +26,7 @@ const UNSUCCESSFUL = TERMINAL_STATES.filter((s) => s !== S.completed);
  * Usage lives in the stored final response object, named differently by each endpoint (see
  * summary.ts for SQLite); ::numeric accepts whatever number the server wrote.
  */
-const TOKENS_SQL = `
-  SELECT
+const TOKEN_SUMS = `
     COALESCE(SUM(COALESCE((u->>'input_tokens')::numeric, (u->>'prompt_tokens')::numeric)), 0)::float8 AS input,
     COALESCE(SUM(COALESCE((u->>'output_tokens')::numeric, (u->>'completion_tokens')::numeric)), 0)::float8 AS output,
     COALESCE(SUM(
@@ -36,9 +35,18 @@ const TOKENS_SQL = `
     ), 0)::float8 AS cached,
     COALESCE(SUM(COALESCE(
       (u->'output_tokens_details'->>'reasoning_tokens')::numeric, (u->'completion_tokens_details'->>'reasoning_tokens')::numeric
-    )), 0)::float8 AS reasoning
+    )), 0)::float8 AS reasoning`;
+
+const TOKENS_SQL = `
+  SELECT ${TOKEN_SUMS}
   FROM (SELECT result::jsonb->'usage' AS u FROM jobs WHERE batch_id = $1 AND result IS NOT NULL) r
   WHERE jsonb_typeof(u) = 'object'`;
+
+const MODEL_TOKENS_SQL = `
+  SELECT model, ${TOKEN_SUMS}
+  FROM (SELECT model, result::jsonb->'usage' AS u FROM jobs WHERE batch_id = $1 AND model IS NOT NULL AND result IS NOT NULL) r
+  WHERE jsonb_typeof(u) = 'object'
+  GROUP BY model`;
 
 const POLLS_SQL = `
   SELECT COALESCE(SUM(poll_count), 0) AS total, COALESCE(MAX(poll_count), 0) AS max,
@@ -99,6 +107,23 @@ export class PgReader implements StoreReader {
   async counters(): Promise<Record<string, number>> {
     const r = await this.rows<{ name: string; value: number }>('SELECT name, value FROM counters WHERE batch_id = $1', [this.batchId]);
     return Object.fromEntries(r.map((c) => [c.name, c.value]));
+  }
+
+  async perModel(): Promise<Record<string, ModelFigures>> {
+    const out: Record<string, ModelFigures> = {};
+    const of = (model: string) => (out[model] ??= { jobs: 0, counts: {}, tokens: { input: 0, output: 0, cached: 0, reasoning: 0 } });
+    const counts = await this.rows<{ model: string; state: JobState; n: number }>(
+      'SELECT model, state, COUNT(*)::int AS n FROM jobs WHERE batch_id = $1 AND model IS NOT NULL GROUP BY model, state',
+      [this.batchId],
+    );
+    for (const r of counts) {
+      const m = of(r.model);
+      m.jobs += r.n;
+      m.counts[r.state] = r.n;
+    }
+    const tokens = await this.rows<CheckpointSummary['tokens'] & { model: string }>(MODEL_TOKENS_SQL, [this.batchId]);
+    for (const r of tokens) of(r.model).tokens = { input: r.input, output: r.output, cached: r.cached, reasoning: r.reasoning };
+    return out;
   }
 
   async summary(): Promise<CheckpointSummary> {

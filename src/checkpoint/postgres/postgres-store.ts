@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { CheckpointError } from '../../errors.ts';
 import { runOptionsSchema } from '../../options.ts';
 import { JOB_STATES, RETRYABLE_STATES, sourcesOf, type JobState } from '../job-states.ts';
-import type { BatchMeta, BatchStore, JobToPoll, JobToSend, JobUpdate, LostClaims, NewJob, OpenStoreOptions, RetryKeyInput, SharedBudget, StoreReader } from '../store.ts';
+import { OUTPUT_RETRY_COUNTERS, type BatchMeta, type BatchStore, type JobToPoll, type JobToSend, type JobUpdate, type LostClaims, type NewJob, type OpenStoreOptions, type RetryKeyInput, type SharedBudget, type StoreReader } from '../store.ts';
 import { PgSharedBudget } from './pg-budget.ts';
 import { connectionError, openPool, redactUrl } from './pg-connection.ts';
 import { migratePg } from './pg-migrations.ts';
@@ -301,32 +301,42 @@ export class PostgresStore extends PgReader implements BatchStore {
     });
   }
 
-  async requeueUnsuccessful(keyFor: (job: RetryKeyInput) => string): Promise<number> {
-    const batch = this.batchOrThrow;
+  requeueUnsuccessful(keyFor: (job: RetryKeyInput) => string): Promise<number> {
+    return this.tx((c) => this.requeue(c, RETRYABLE_STATES, keyFor));
+  }
+
+  requeueInvalidOutput(keyFor: (job: RetryKeyInput) => string): Promise<number> {
     return this.tx(async (c) => {
-      let n = 0;
-      for (;;) {
-        const page = (
-          await c.query<{ idx: number; customId: string; attempt: number; bodySha256: string }>(
-            `SELECT idx, custom_id AS "customId", attempt, body_sha256 AS "bodySha256" FROM jobs
-             WHERE batch_id = $1 AND state = ANY($2) ORDER BY idx LIMIT 1000 FOR UPDATE`,
-            [batch, RETRYABLE_STATES],
-          )
-        ).rows;
-        if (page.length === 0) return n;
-        const r = await c.query(
-          `UPDATE jobs j SET state = $3, attempt = j.attempt + 1, idempotency_key = u.key,
-             response_id = NULL, api_status = NULL, status_code = NULL, request_id = NULL, result = NULL, parsed = NULL,
-             error_code = NULL, error_message = NULL, submitted_at_ms = NULL, next_poll_at_ms = NULL,
-             poll_count = 0, finished_at_ms = NULL, updated_at_ms = $2, claim_owner = NULL, claim_expires_ms = NULL
-           FROM unnest($4::int[], $5::int[], $6::text[]) AS u(idx, attempt, key)
-           WHERE j.batch_id = $1 AND j.idx = u.idx AND j.attempt = u.attempt AND j.state = ANY($7)`,
-          [batch, Date.now(), S.pending, page.map((p) => p.idx), page.map((p) => p.attempt),
-            page.map((p) => keyFor({ ...p, attempt: p.attempt + 1 })), sourcesOf(S.pending)],
-        );
-        n += r.rowCount ?? 0;
-      }
+      const n = await this.requeue(c, [S.invalid_output], keyFor);
+      await c.query(BUMP, [this.batchOrThrow, [OUTPUT_RETRY_COUNTERS.rounds, OUTPUT_RETRY_COUNTERS.jobs], [1, n]]);
+      return n;
     });
+  }
+
+  private async requeue(c: pg.PoolClient, states: readonly JobState[], keyFor: (job: RetryKeyInput) => string): Promise<number> {
+    const batch = this.batchOrThrow;
+    let n = 0;
+    for (;;) {
+      const page = (
+        await c.query<{ idx: number; customId: string; attempt: number; bodySha256: string }>(
+          `SELECT idx, custom_id AS "customId", attempt, body_sha256 AS "bodySha256" FROM jobs
+           WHERE batch_id = $1 AND state = ANY($2) ORDER BY idx LIMIT 1000 FOR UPDATE`,
+          [batch, states],
+        )
+      ).rows;
+      if (page.length === 0) return n;
+      const r = await c.query(
+        `UPDATE jobs j SET state = $3, attempt = j.attempt + 1, idempotency_key = u.key,
+           response_id = NULL, api_status = NULL, status_code = NULL, request_id = NULL, result = NULL, parsed = NULL,
+           error_code = NULL, error_message = NULL, submitted_at_ms = NULL, next_poll_at_ms = NULL,
+           poll_count = 0, finished_at_ms = NULL, updated_at_ms = $2, claim_owner = NULL, claim_expires_ms = NULL
+         FROM unnest($4::int[], $5::int[], $6::text[]) AS u(idx, attempt, key)
+         WHERE j.batch_id = $1 AND j.idx = u.idx AND j.attempt = u.attempt AND j.state = ANY($7)`,
+        [batch, Date.now(), S.pending, page.map((p) => p.idx), page.map((p) => p.attempt),
+          page.map((p) => keyFor({ ...p, attempt: p.attempt + 1 })), sourcesOf(S.pending)],
+      );
+      n += r.rowCount ?? 0;
+    }
   }
 
   async snapshot<T>(read: (reader: StoreReader) => Promise<T>): Promise<T> {

@@ -45,6 +45,10 @@ function readStatements(db: Database.Database) {
   };
 }
 
+/** What a requeue needs of a job: its next key's inputs, and what the running totals take off. */
+const REQUEUE_COLUMNS = `idx, custom_id AS customId, attempt, body_sha256 AS bodySha256, state, poll_count AS pollCount,
+  submitted_at_ms IS NOT NULL AS background, result IS NOT NULL AS hasResult`;
+
 function writeStatements(db: Database.Database) {
   return {
     // Positional parameters: binding an argument list is cheaper than a named object per row.
@@ -74,11 +78,8 @@ function writeStatements(db: Database.Database) {
        WHERE idx = @idx AND attempt = @attempt AND state = '${S.submitted}'
        RETURNING poll_count AS pollCount`,
     ),
-    retryable: db.prepare(
-      `SELECT idx, custom_id AS customId, attempt, body_sha256 AS bodySha256, state, poll_count AS pollCount,
-         submitted_at_ms IS NOT NULL AS background, result IS NOT NULL AS hasResult
-       FROM jobs WHERE state IN (${inList(RETRYABLE_STATES)}) ORDER BY idx LIMIT 1000`,
-    ),
+    retryable: db.prepare(`SELECT ${REQUEUE_COLUMNS} FROM jobs WHERE state IN (${inList(RETRYABLE_STATES)}) ORDER BY idx LIMIT 1000`),
+    invalidOutputs: db.prepare(`SELECT ${REQUEUE_COLUMNS} FROM jobs WHERE state = '${S.invalid_output}' ORDER BY idx LIMIT 1000`),
     requeue: db.prepare(
       `UPDATE jobs SET state = '${S.pending}', attempt = attempt + 1, idempotency_key = @key,
          response_id = NULL, api_status = NULL, status_code = NULL, request_id = NULL, result = NULL, parsed = NULL,
@@ -249,12 +250,20 @@ export class SqliteJobStore {
   }
 
   requeueUnsuccessful(keyFor: (job: RetryKeyInput) => string): number {
+    return this.requeue(this.w.retryable, keyFor);
+  }
+
+  requeueInvalidOutput(keyFor: (job: RetryKeyInput) => string): number {
+    return this.requeue(this.w.invalidOutputs, keyFor);
+  }
+
+  private requeue(select: Database.Statement, keyFor: (job: RetryKeyInput) => string): number {
     type Retryable = RetryKeyInput & { state: JobState; pollCount: number; background: number; hasResult: number };
     const now = Date.now();
     let n = 0;
     // In pages: SQLite cannot update rows while a statement is still iterating over them, and
     // requeued rows drop out of the query, so each page starts from the top again.
-    for (let page = this.w.retryable.all() as Retryable[]; page.length > 0; page = this.w.retryable.all() as Retryable[]) {
+    for (let page = select.all() as Retryable[]; page.length > 0; page = select.all() as Retryable[]) {
       const delta = new TotalsDelta();
       for (const row of page) if (row.hasResult) delta.usageRemoved.push(row.idx);
       const removed = this.totals.removeUsage(delta);
@@ -268,6 +277,8 @@ export class SqliteJobStore {
       }
       this.totals.write(delta, removed);
     }
+    // Requeued jobs are pending again behind the cursor: hand out from the start once more.
+    if (n > 0) this.cursor = -1;
     return n;
   }
 

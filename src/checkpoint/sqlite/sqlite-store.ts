@@ -1,26 +1,28 @@
 import type Database from 'better-sqlite3';
 import { rm } from 'node:fs/promises';
 import { CheckpointError } from '../../errors.ts';
-import type {
-  BatchMeta,
-  BatchStore,
-  JobRow,
-  JobToPoll,
-  JobToSend,
-  JobUpdate,
-  LeaseInfo,
-  LostClaims,
-  NewJob,
-  RetryKeyInput,
-  StateCounts,
-  StoreReader,
+import {
+  OUTPUT_RETRY_COUNTERS,
+  type BatchMeta,
+  type BatchStore,
+  type JobRow,
+  type JobToPoll,
+  type JobToSend,
+  type JobUpdate,
+  type LeaseInfo,
+  type LostClaims,
+  type NewJob,
+  type RetryKeyInput,
+  type StateCounts,
+  type StoreReader,
 } from '../store.ts';
-import { toSummary, type CheckpointSummary } from '../summary.ts';
+import { toSummary, type CheckpointSummary, type ModelFigures } from '../summary.ts';
 import { SqliteBatchRecord } from './batch-record.ts';
 import { openDatabase } from './connection.ts';
 import { SqliteJobStore } from './job-store.ts';
 import { SqliteKeyBookkeeping } from './key-bookkeeping.ts';
 import { SqliteLease } from './lease.ts';
+import { SqliteModelFigures } from './model-figures.ts';
 import { SqliteRunningTotals } from './running-totals.ts';
 
 const NO_LOSSES: LostClaims = Object.freeze({ lost: [] as number[] });
@@ -38,6 +40,7 @@ export class SqliteStore implements BatchStore {
   private readonly leaseRow: SqliteLease;
   private readonly keys: SqliteKeyBookkeeping;
   private readonly totals: SqliteRunningTotals;
+  private readonly models: SqliteModelFigures;
   private readonly insertTx: (jobs: readonly NewJob[]) => NewJob[];
   private readonly applyTx: (updates: readonly JobUpdate[], counters: Readonly<Record<string, number>>, now: number) => void;
 
@@ -51,6 +54,7 @@ export class SqliteStore implements BatchStore {
     this.batchRecord = new SqliteBatchRecord(this.db, readonly);
     this.leaseRow = new SqliteLease(this.db, location, readonly);
     this.keys = new SqliteKeyBookkeeping(this.db, this.batchRecord, this.totals);
+    this.models = new SqliteModelFigures(this.db);
     // Made once: a transaction function made per call costs the hot path an allocation each time.
     this.insertTx = this.db.transaction((jobs: readonly NewJob[]) => this.jobs.insert(jobs));
     this.applyTx = this.db.transaction((updates: readonly JobUpdate[], counters: Readonly<Record<string, number>>, now: number) => {
@@ -137,6 +141,20 @@ export class SqliteStore implements BatchStore {
 
   requeueUnsuccessful(keyFor: (job: RetryKeyInput) => string): Promise<number> {
     return this.write(() => this.db.transaction(() => this.jobs.requeueUnsuccessful(keyFor))());
+  }
+
+  requeueInvalidOutput(keyFor: (job: RetryKeyInput) => string): Promise<number> {
+    return this.write(() =>
+      this.db.transaction(() => {
+        const n = this.jobs.requeueInvalidOutput(keyFor);
+        this.batchRecord.bump({ [OUTPUT_RETRY_COUNTERS.rounds]: 1, [OUTPUT_RETRY_COUNTERS.jobs]: n });
+        return n;
+      })(),
+    );
+  }
+
+  async perModel(): Promise<Record<string, ModelFigures>> {
+    return this.db.transaction(() => this.models.read())();
   }
 
   async counts(): Promise<StateCounts> {

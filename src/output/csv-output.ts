@@ -1,0 +1,71 @@
+import { stringify } from 'csv-stringify/sync';
+import type { JobRow } from '../checkpoint/store.ts';
+import { JOB_STATES } from '../checkpoint/job-states.ts';
+import { isUnfinished } from './output-line.ts';
+
+/** What decides the CSV's columns besides the rows themselves (recorded with the batch). */
+export interface CsvShape {
+  /** The answer schema's top-level fields; null: one `output_text` column. */
+  answerFields: readonly string[] | null;
+  /** Fan-out: `model` and `sample` columns. */
+  models: boolean;
+  samples: boolean;
+}
+
+type Json = Record<string, unknown>;
+
+function cell(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+function parseObject(text: string | null): Json | undefined {
+  if (text === null) return undefined;
+  try {
+    const v = JSON.parse(text) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Results as a dataset: one CSV row per job in input order, the input row's columns first, then
+ * the answer (the parsed answer's top-level fields, nested values as JSON text; without a schema
+ * the answer's text), then `status` and `error`. Quoting is csv-stringify's (RFC 4180), so
+ * commas, quotes and newlines in prompts and answers survive a round trip.
+ */
+export class CsvResults {
+  private inputColumns: string[] | undefined;
+
+  constructor(private readonly shape: CsvShape) {}
+
+  /** The header, fixed by the first job: its data row's columns (request lines: `custom_id`). */
+  header(first: JobRow | undefined): string {
+    const row = parseObject(first?.sourceRow ?? null);
+    this.inputColumns = row ? Object.keys(row) : ['custom_id'];
+    const answer = this.shape.answerFields ?? ['output_text'];
+    return stringify([[...this.inputColumns, ...(this.shape.models ? ['model'] : []), ...(this.shape.samples ? ['sample'] : []), ...answer, 'status', 'error']]);
+  }
+
+  lines(rows: readonly JobRow[]): string {
+    return stringify(rows.map((r) => this.record(r)));
+  }
+
+  private record(r: JobRow): string[] {
+    const row = parseObject(r.sourceRow) ?? { custom_id: r.customId };
+    const out = this.inputColumns!.map((c) => cell(row[c]));
+    if (this.shape.models) out.push(cell(r.model));
+    if (this.shape.samples) out.push(cell(r.sample));
+    if (this.shape.answerFields) {
+      const parsed = parseObject(r.parsed) ?? {};
+      for (const f of this.shape.answerFields) out.push(cell(parsed[f]));
+    } else {
+      out.push(r.state === JOB_STATES.completed ? cell(parseObject(r.result)?.['output_text']) : '');
+    }
+    const unfinished = isUnfinished(r);
+    out.push(unfinished ? 'not_finished' : r.state);
+    out.push(r.state === JOB_STATES.completed ? '' : unfinished ? `job is still ${r.state}; rerun \`sailbatch run\` with the same arguments to finish it` : `${r.errorCode ?? r.state}: ${r.errorMessage ?? ''}`);
+    return out;
+  }
+}
