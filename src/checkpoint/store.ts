@@ -96,16 +96,10 @@ export interface JobToPoll extends WorkJob {
   pollCount: number;
 }
 
-export interface NewJob {
-  idx: number;
-  lineNo: number;
-  customId: string | null;
-  url: string;
-  body: string | null;
-  bodySha256: string | null;
-  completionWindow: string | null;
+/** A job as the loader stores it: its request and identity; what happens to it starts empty. */
+export interface NewJob
+  extends Pick<JobRow, 'idx' | 'lineNo' | 'customId' | 'url' | 'body' | 'bodySha256' | 'completionWindow' | 'idempotencyKey'> {
   state: typeof JOB_STATES.pending | typeof JOB_STATES.invalid;
-  idempotencyKey: string | null;
   errorCode?: string | undefined;
   errorMessage?: string | undefined;
   sourceRow?: string | null | undefined;
