@@ -55,7 +55,10 @@ test('a second SIGINT quits at once, and the batch still resumes', async (t) => 
 });
 
 test('a second run on a busy checkpoint is refused; after the first is SIGKILLed a new run takes over', async (t) => {
-  const { sim, input, output, expected } = await workloadFor(t, 60, { sim: slow });
+  // Held mid-run: no job can finish before the second run has been refused, however slowly
+  // the machine starts it.
+  const held = { asap: 600_000, standard: 600_000, flex: 600_000 };
+  const { sim, input, output, expected } = await workloadFor(t, 60, { sim: { latencyMs: held } });
   const args = ['run', input, '-o', output, '--base-url', sim.url, '--concurrency', '4', ...flags];
 
   const first = spawnCli(args);
@@ -69,6 +72,7 @@ test('a second run on a busy checkpoint is refused; after the first is SIGKILLed
 
   first.kill('SIGKILL');
   await first.result;
+  sim.setLatency(slow.latencyMs);
   const third = await runCli(args);
   assert.equal(third.code, 0, third.stderr);
   assert.deepEqual(mismatches(readOutput(output), expected), []);
