@@ -30,14 +30,16 @@ export type {
   JobToPoll,
   RetryKeyInput,
 } from './checkpoint/store.ts';
+export { OUTPUT_RETRY_COUNTERS } from './checkpoint/store.ts';
 export { JOB_STATES, TRANSITIONS, TERMINAL_STATES } from './checkpoint/job-states.ts';
 export type { JobState } from './checkpoint/job-states.ts';
-export type { CheckpointSummary, TokenUsage, PollStats } from './checkpoint/summary.ts';
+export type { CheckpointSummary, TokenUsage, PollStats, ModelFigures } from './checkpoint/summary.ts';
 export { batchStatus } from './checkpoint/batch-status.ts';
 export type { BatchStatus, StatusOptions, RunningJob, ErroredJob } from './checkpoint/batch-status.ts';
 export { writeResults } from './output/writer.ts';
 export { exportResults } from './output/export.ts';
 export type { ExportOptions, ExportResult } from './output/export.ts';
+export type { OutputFormat } from './output/writer.ts';
 export { listModels } from './api/list-models.ts';
 export type { ModelInfo, ListModelsOptions } from './api/list-models.ts';
 export { COMPLETION_WINDOWS } from './api/completion-window.ts';

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse } from 'csv-parse/sync';
+import { openStore } from '../src/checkpoint/open-store.ts';
 import { runBatch } from '../src/engine/runner.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
@@ -191,5 +192,36 @@ test('the batch identity covers the template, the system prompt and the schema',
   await assert.rejects(
     runBatch({ input: csv, output, prompt: 'x {{body}}', system: 'be brief', baseUrl: sim.url, apiKey: 'k', ...fast }),
     /the template, system prompt, schema/,
+  );
+});
+
+test('templated requests on each endpoint: the system prompt, the schema in its place, the prompt-cache key shared by every row', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t);
+  const { csv, template, schema } = writeReviews(dir, 12);
+  const validate = new Ajv2020({ allErrors: true }).compile(REVIEW_SCHEMA);
+  for (const endpoint of ['responses', 'chat'] as const) {
+    const output = join(dir, `${endpoint}.jsonl`);
+    const db = join(dir, `${endpoint}.sqlite`);
+    const s = await runBatch({ input: csv, output, db, template, schema, endpoint, system: 'You label reviews.', promptCacheKey: 'auto', baseUrl: sim.url, apiKey: 'k', ...fast });
+    assert.equal(s.exitCode, 0, endpoint);
+    const lines = readOutput(output) as (ReturnType<typeof readOutput>[number] & { parsed?: unknown })[];
+    assert.ok(lines.every((l) => validate(l.parsed)), endpoint);
+    const store = await openStore(db, { readonly: true });
+    const bodies = (await store.jobsPage(-1, 100)).map((j) => JSON.parse(j.body!) as Record<string, any>);
+    await store.close();
+    if (endpoint === 'responses') {
+      assert.deepEqual(bodies[0]!['input'][0], { role: 'developer', content: 'You label reviews.' });
+      assert.deepEqual(bodies[0]!['text'].format.schema, REVIEW_SCHEMA);
+      assert.match(bodies[0]!['prompt_cache_key'], /^sailbatch-[0-9a-f]{32}$/);
+      assert.equal(new Set(bodies.map((b) => b['prompt_cache_key'])).size, 1, 'one key for the whole template');
+    } else {
+      assert.deepEqual(bodies[0]!['messages'][0], { role: 'developer', content: 'You label reviews.' });
+      assert.deepEqual(bodies[0]!['response_format'].json_schema.schema, REVIEW_SCHEMA);
+    }
+  }
+  await assert.rejects(
+    runBatch({ input: csv, output: join(dir, 'm.jsonl'), template, endpoint: 'messages', system: 'x', baseUrl: sim.url, apiKey: 'k', ...fast, maxOutputTokens: 50 }),
+    /does not accept a system prompt/,
   );
 });

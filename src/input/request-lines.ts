@@ -1,9 +1,7 @@
-import { createReadStream } from 'node:fs';
-import split2 from 'split2';
+import { InspectedFile } from './inspected-file.ts';
 import { scanJson } from './json-scan.ts';
 import type { LineSource, SourceItem } from './line-source.ts';
 import { normalizeLine, type LineDefaults } from './normalize.ts';
-import { RawInspector } from './raw-inspector.ts';
 
 /**
  * A JSONL file of requests, one per line, in either shape of design.md (OpenAI Batch lines or
@@ -11,48 +9,32 @@ import { RawInspector } from './raw-inspector.ts';
  * fingerprint) and split2; a blank line yields nothing.
  */
 export class RequestLineSource implements LineSource {
-  private readonly inspector: RawInspector;
+  private readonly input: InspectedFile;
 
   constructor(
     readonly file: string,
     private readonly defaults: LineDefaults,
     maxLineBytes: number,
   ) {
-    this.inspector = new RawInspector(maxLineBytes);
+    this.input = new InspectedFile(file, maxLineBytes);
   }
 
   get bytesRead(): number {
-    return this.inspector.bytes;
+    return this.input.bytesRead;
   }
 
   sha256(): string {
-    return this.inspector.digest();
+    return this.input.sha256();
   }
 
   async *items(): AsyncGenerator<SourceItem> {
-    const source = createReadStream(this.file);
-    const lines = source.pipe(this.inspector).pipe(split2());
-    source.on('error', (e) => lines.destroy(e));
-    let line = 0;
-    try {
-      for await (const raw of lines as AsyncIterable<string>) {
-        line++;
-        const text = line === 1 && raw.startsWith('\uFEFF') ? raw.slice(1) : raw;
-        if (text.trim() === '') continue;
-        yield this.item(line, text);
-      }
-    } finally {
-      source.destroy();
-    }
+    for await (const { line, text } of this.input.lines()) yield this.item(line, text);
   }
 
   private item(line: number, text: string): SourceItem {
     const invalid = (field: string, message: string): SourceItem => ({ kind: 'invalid', line, problems: [{ field, message }] });
-    const problem = this.inspector.problems.get(line);
-    if (problem) {
-      this.inspector.problems.delete(line);
-      return invalid('', problem);
-    }
+    const problem = this.input.problem(line);
+    if (problem) return invalid('', problem);
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);

@@ -45,7 +45,9 @@ function numberIn(s: Schema, p: Picker): number {
 function stringFor(s: Schema, p: Picker, text: string): string {
   const min = typeof s['minLength'] === 'number' ? s['minLength'] : 0;
   const max = typeof s['maxLength'] === 'number' ? s['maxLength'] : 40;
-  let out = `${text.replace(/\s+/g, ' ').trim().slice(0, 24)} ${Math.floor(p.next() * 1000)}`.trim();
+  // Words of the request, so answers look like they are about it.
+  const words = text.match(/[\p{L}\p{N}]{3,}/gu) ?? ['answer'];
+  let out = Array.from({ length: 1 + Math.floor(p.next() * 2) }, () => words[Math.floor(p.next() * words.length)]!.toLowerCase()).join(' ');
   while (out.length < min) out += 'x';
   return out.slice(0, Math.max(max, min));
 }

@@ -1,7 +1,6 @@
-import { createReadStream } from 'node:fs';
 import { parse, type Info } from 'csv-parse';
 import { UsageError } from '../../errors.ts';
-import { RawInspector } from '../raw-inspector.ts';
+import { InspectedFile } from '../inspected-file.ts';
 import type { RowItem, RowSource } from './row-source.ts';
 
 const NEWLINE = /\n/g;
@@ -14,30 +13,28 @@ const NEWLINE = /\n/g;
  * span lines.
  */
 export class CsvRowSource implements RowSource {
-  private readonly inspector: RawInspector;
+  private readonly input: InspectedFile;
 
   constructor(
     readonly file: string,
     private readonly delimiter: ',' | '\t',
     maxLineBytes: number,
   ) {
-    this.inspector = new RawInspector(maxLineBytes);
+    this.input = new InspectedFile(file, maxLineBytes);
   }
 
   get bytesRead(): number {
-    return this.inspector.bytes;
+    return this.input.bytesRead;
   }
 
   sha256(): string {
-    return this.inspector.digest();
+    return this.input.sha256();
   }
 
   async *rows(): AsyncGenerator<RowItem> {
-    const source = createReadStream(this.file);
-    const parser = source.pipe(this.inspector).pipe(
+    const { out: parser, close } = this.input.pipe(
       parse({ bom: true, delimiter: this.delimiter, relax_column_count: true, info: true, raw: true, skip_empty_lines: true }),
     );
-    source.on('error', (e) => parser.destroy(e));
     let header: string[] | undefined;
     let consumed = 0;
     let n = 0;
@@ -53,7 +50,7 @@ export class CsvRowSource implements RowSource {
           continue;
         }
         n++;
-        const problem = this.lineProblem(line, line + Math.max(0, lines - leading - 1));
+        const problem = this.input.problem(line, line + Math.max(0, lines - leading - 1));
         if (problem) yield { kind: 'invalid', line, n, field: '', message: problem };
         else if (record.length !== header.length) {
           yield { kind: 'invalid', line, n, field: '', message: `has ${record.length} field${record.length === 1 ? '' : 's'}, the header has ${header.length}; quote fields that contain the delimiter` };
@@ -70,7 +67,7 @@ export class CsvRowSource implements RowSource {
       }
       throw e;
     } finally {
-      source.destroy();
+      close();
     }
     if (!header) throw new UsageError(`${this.file}: empty; a ${this.delimiter === '\t' ? 'TSV' : 'CSV'} file needs a header row naming its columns`);
   }
@@ -83,17 +80,5 @@ export class CsvRowSource implements RowSource {
       seen.add(name);
     });
     return names;
-  }
-
-  /** What the byte inspector found wrong (not UTF-8, too long) on the lines of one record. */
-  private lineProblem(from: number, to: number): string | undefined {
-    for (let l = from; l <= to; l++) {
-      const p = this.inspector.problems.get(l);
-      if (p) {
-        this.inspector.problems.delete(l);
-        return p;
-      }
-    }
-    return undefined;
   }
 }
