@@ -57,6 +57,25 @@ export class InputError extends SailbatchError {
   }
 }
 
+/** Lines name models the API key cannot use (checked with GET /models before anything is sent). */
+export class UnknownModelsError extends UsageError {
+  override name = 'UnknownModelsError';
+  constructor(
+    readonly baseUrl: string,
+    /** Each unknown model with the number of lines naming it, and the available models closest first. */
+    readonly unknown: readonly { model: string; lines: number; closest: readonly string[] }[],
+  ) {
+    const n = unknown.length;
+    super(
+      `${n} model${n === 1 ? '' : 's'} named in the input ${n === 1 ? 'is' : 'are'} not available to this API key at ${baseUrl}; nothing was sent:\n` +
+        unknown
+          .map((u) => `  "${u.model}" (${u.lines} line${u.lines === 1 ? '' : 's'}); this key can use: ${u.closest.join(', ') || 'no model at all'}`)
+          .join('\n') +
+        '\nFix the model names (or --model), or pass --force-model to send every line to one model.',
+    );
+  }
+}
+
 /** The checkpoint cannot be used as asked (changed input, other API key, newer schema, in use). */
 export class CheckpointError extends SailbatchError {
   override name = 'CheckpointError';

@@ -67,6 +67,8 @@ export const runOptionsSchema = z.object({
   maxRetries: z.number().int().min(0).default(8),
   /** With no HTTP answer at all for this long, the run stops with exit 3. @default 600000 */
   unreachableAfterMs: z.number().int().min(1).default(10 * 60_000),
+  /** Before the API has answered anything in this run, the same bound is this short: a wrong URL or no network fails fast. @default 30000 */
+  firstContactTimeoutMs: z.number().int().min(1).default(30_000),
   /** Part of every idempotency key: change it to pay for fresh inference of the same file. @default 'default' */
   namespace: z.string().min(1).max(100).default('default'),
   /** Run the valid lines and give each invalid one an error line in the output. @default false */

@@ -81,7 +81,7 @@ test('--dry-run in words: a table per endpoint × model × window, "no cap" wher
   assert.match(r.stdout, /^endpoint\s+model\s+window\s+requests\s+input tokens\s+output cap\s+cost \(USD\)$/m);
   assert.match(r.stdout, /^\/v1\/chat\/completions\s+moonshotai\/Kimi-K2\.5\s+\S+\s+\d+\s+~\d+\s+no cap\s+\$[\d.]+ \+ uncapped output$/m);
   assert.match(r.stdout, /^\/v1\/messages\s+openai\/gpt-oss-20b\s+\S+\s+\d+\s+\d+\s+\d+\s+\$[\d.]+–\$[\d.]+$/m);
-  assert.match(r.stdout, /"~" marks an estimate \(moonshotai\/Kimi-K2\.5 use another tokenizer\)/);
+  assert.match(r.stdout, /"~" marks an estimate \(moonshotai\/Kimi-K2\.5 uses another tokenizer\)/);
   assert.match(r.stdout, /the same requests, all in one window:\n {2}asap .*\n {2}15m .*\n {2}24h /);
   assert.deepEqual(readdirSync(dir), ['in.jsonl']);
 });
@@ -98,4 +98,31 @@ test('--dry-run validates as a run does: a bad line fails it (exit 2), and --ski
   const report = JSON.parse(skipped.stdout) as DryRunReport;
   assert.deepEqual([report.jobs, report.invalid, report.totals.requests], [1, 1, 1]);
   assert.deepEqual(readdirSync(dir), ['in.jsonl']);
+});
+
+test('retry --dry-run counts what retry would send again, reading the checkpoint without changing it or sending anything', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t, { faults: { failRate: 0.3 } });
+  const input = join(dir, 'in.jsonl');
+  writeMixedWorkload(input, 60);
+  const output = join(dir, 'out.jsonl');
+  const common = ['-o', output, '--base-url', sim.url, '--max-output-tokens', '64'];
+  const first = await runCli(['run', input, ...common, '--poll-interval', '20ms', '--max-poll-interval', '100ms', '--max-rps', '0']);
+  assert.equal(first.code, 1, first.stderr);
+  const failed = readFileSync(output, 'utf8').split('\n').filter((l) => l.includes('"error":{')).length;
+  assert.ok(failed > 0);
+  const db = `${output}.checkpoint.sqlite`;
+  const before = { stats: sim.stats(), db: readFileSync(db) };
+
+  const r = await runCli(['retry', input, ...common, '--dry-run', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as DryRunReport;
+  assert.equal(report.source, 'checkpoint');
+  assert.equal(report.jobs, 60);
+  assert.equal(report.totals.requests, failed);
+  assert.deepEqual(sim.stats(), before.stats, 'nothing sent');
+  assert.ok(readFileSync(db).equals(before.db), 'the checkpoint is unchanged');
+
+  const plain = await runCli(['run', input, ...common, '--dry-run', '--json']);
+  assert.equal((JSON.parse(plain.stdout) as DryRunReport).totals.requests, 0, 'a rerun without retry has nothing left to send');
 });

@@ -17,7 +17,7 @@ const S = JOB_STATES;
 
 // The diagram from design.md, written out independently of the table under test.
 const EXPECTED: Record<JobState, JobState[]> = {
-  pending: ['submitted', 'completed', 'failed', 'incomplete', 'cancelled', 'invalid_output'],
+  pending: ['submitted', 'completed', 'failed', 'incomplete', 'cancelled', 'invalid_output', 'not_sent_budget'],
   submitted: ['completed', 'failed', 'incomplete', 'cancelled', 'expired', 'invalid_output'],
   completed: [],
   failed: ['pending'],
@@ -26,6 +26,7 @@ const EXPECTED: Record<JobState, JobState[]> = {
   expired: ['pending'],
   invalid: [],
   invalid_output: ['pending'],
+  not_sent_budget: ['pending'],
 };
 
 describe('transitions', () => {
@@ -58,6 +59,7 @@ describe('transitions', () => {
     }
     assert.equal(isTerminal(S.pending), false);
     assert.equal(isTerminal(S.submitted), false);
+    assert.equal(isTerminal(S.not_sent_budget), false, 'a line the spending cap held back goes on at the next run');
   });
 
   test('completed and invalid are dead ends; the other terminal states are retryable', () => {
@@ -72,7 +74,7 @@ describe('transitions', () => {
     assert.deepEqual(sourcesOf(S.submitted), ['pending']);
     assert.deepEqual(sourcesOf(S.expired), ['submitted']);
     assert.deepEqual(sourcesOf(S.completed).sort(), ['pending', 'submitted']);
-    assert.deepEqual(sourcesOf(S.pending).sort(), ['cancelled', 'expired', 'failed', 'incomplete', 'invalid_output']);
+    assert.deepEqual(sourcesOf(S.pending).sort(), ['cancelled', 'expired', 'failed', 'incomplete', 'invalid_output', 'not_sent_budget']);
     assert.deepEqual(sourcesOf(S.invalid_output).sort(), ['pending', 'submitted']);
     assert.deepEqual(sourcesOf(S.invalid), []);
     for (const to of ALL) for (const from of sourcesOf(to)) assert.ok(canTransition(from, to));

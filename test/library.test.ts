@@ -17,7 +17,8 @@ import { readOutput, writeWorkload } from './helpers/workload.ts';
 
 test('an eval pipeline: runBatch with events, then summary, status and export through the library', async (t) => {
   const dir = testDir(t);
-  const sim = await simFor(t);
+  // The model passes the pre-flight (GET /models lists it) and is refused at POST: a per-line 404.
+  const sim = await simFor(t, { withdrawnModels: ['no/such-model'] });
   const input = join(dir, 'prompts.jsonl');
   const output = join(dir, 'answers.jsonl');
   const db = join(dir, 'eval.sqlite');
@@ -40,7 +41,7 @@ test('an eval pipeline: runBatch with events, then summary, status and export th
   );
 
   assert.equal(summary.exitCode, 1);
-  assert.deepEqual(phases, ['loading', 'running', 'writing', 'done']);
+  assert.deepEqual(phases, ['loading', 'loading', 'running', 'writing', 'done'], 'validating, then the pre-flight check');
   assert.equal(submitted.size, 40, 'every background job reported its response id');
   assert.equal(finished.size, 41);
   assert.equal(finished.get('q-bad')!.state, 'failed');
@@ -48,7 +49,7 @@ test('an eval pipeline: runBatch with events, then summary, status and export th
   assert.ok(expected.every((e) => finished.get(e.customId)?.state === 'completed'));
   assert.ok(progressEvents > 0);
 
-  assert.deepEqual(summary.counts, { pending: 0, submitted: 0, completed: 40, failed: 1, incomplete: 0, cancelled: 0, expired: 0, invalid: 0, invalid_output: 0 });
+  assert.deepEqual(summary.counts, { pending: 0, submitted: 0, completed: 40, failed: 1, incomplete: 0, cancelled: 0, expired: 0, invalid: 0, invalid_output: 0, not_sent_budget: 0 });
   assert.equal(summary.requests.posts, 41);
   const outputTokens = readOutput(output).reduce((n, l) => n + Number((l.response?.body['usage'] as { output_tokens?: number } | undefined)?.output_tokens ?? 0), 0);
   assert.equal(summary.tokens.output, outputTokens);

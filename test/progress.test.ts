@@ -36,7 +36,8 @@ test('forced TTY: bars for sent and finished with rate and ETA, drawn with escap
 
 test('plain: timestamped lines at the interval and at each phase change, failures listed, no escape codes or carriage returns', async (t) => {
   const dir = testDir(t);
-  const sim = await simFor(t, spread);
+  // The model passes the pre-flight (GET /models lists it) and is refused at POST: a per-line 404.
+  const sim = await simFor(t, { ...spread, withdrawnModels: ['no/such-model'] });
   const input = join(dir, 'in.jsonl');
   writeWorkload(input, 60);
   appendFileSync(input, `${JSON.stringify({ custom_id: 'bad-model', model: 'no/such-model', input: 'x' })}\n`);

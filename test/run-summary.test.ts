@@ -5,7 +5,7 @@ import type { RunSummary } from '../src/engine/runner.ts';
 import { workloadFor } from './helpers/batch.ts';
 import { runCli } from './helpers/cli.ts';
 
-const zero = { pending: 0, submitted: 0, completed: 0, failed: 0, incomplete: 0, cancelled: 0, expired: 0, invalid: 0, invalid_output: 0 };
+const zero = { pending: 0, submitted: 0, completed: 0, failed: 0, incomplete: 0, cancelled: 0, expired: 0, invalid: 0, invalid_output: 0, not_sent_budget: 0 };
 
 function summary(over: Partial<RunSummary>): RunSummary {
   return {

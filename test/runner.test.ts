@@ -69,7 +69,8 @@ test('chat completions and messages lines complete through the synchronous endpo
 
 test('a per-line permanent error fails that job only; the output still has a line for it', async (t) => {
   const dir = testDir(t);
-  const sim = await simFor(t);
+  // The model passes the pre-flight (GET /models lists it) and is refused at POST: a per-line 404.
+  const sim = await simFor(t, { withdrawnModels: ['no/such-model'] });
   const input = join(dir, 'in.jsonl');
   const { writeFileSync } = await import('node:fs');
   writeFileSync(input, ['{"input":"a","model":"openai/gpt-oss-20b"}', '{"input":"b","model":"no/such-model"}', '{"input":"c","model":"openai/gpt-oss-20b"}'].join('\n'));

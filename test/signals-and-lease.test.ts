@@ -32,7 +32,7 @@ test('SIGINT mid-run stops within a few seconds with a resume hint; the rerun co
 test('a second SIGINT quits at once, and the batch still resumes', async (t) => {
   const dir = testDir(t);
   // No reply comes while the signals arrive, so requests are in flight for the whole 2 s grace.
-  const sim = await simFor(t, { faults: { slowRate: 1, slowMs: 600_000 } });
+  const sim = await simFor(t, { faults: { slowRate: 1, slowMs: 600_000, spareModels: true } });
   const input = join(dir, 'in.jsonl');
   const output = join(dir, 'out.jsonl');
   const expected = writeWorkload(input, 40, ['asap']);

@@ -176,6 +176,7 @@ describe('apply', () => {
       expired: 1,
       invalid: 0,
       invalid_output: 1,
+      not_sent_budget: 0,
     });
   });
 

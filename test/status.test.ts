@@ -29,7 +29,8 @@ function tokensOf(lines: OutputLine[]) {
 }
 
 test('run --json prints only the summary on stdout; its counts, tokens, requests and polls match the checkpoint', async (t) => {
-  const { sim, input, output } = await workloadFor(t, 50);
+  // no/such-model passes the pre-flight (GET /models lists it) and is refused at POST: a per-line 404.
+  const { sim, input, output } = await workloadFor(t, 50, { sim: { withdrawnModels: ['no/such-model'] } });
   const extra = [
     { custom_id: 'chat', method: 'POST', url: '/v1/chat/completions', body: { model: 'openai/gpt-oss-20b', messages: [{ role: 'user', content: 'hi' }] } },
     { custom_id: 'msg', method: 'POST', url: '/v1/messages', body: { model: 'openai/gpt-oss-20b', max_tokens: 40, messages: [{ role: 'user', content: 'hi' }] } },
@@ -67,7 +68,7 @@ test('run --json prints only the summary on stdout; its counts, tokens, requests
   const polls = raw.prepare('SELECT SUM(poll_count) AS total, MAX(poll_count) AS max FROM jobs').get() as { total: number; max: number };
   assert.equal(s.polls.total, polls.total);
   assert.equal(s.polls.maxPerJob, polls.max);
-  assert.equal(s.polls.total, s.requests.gets, 'every GET was a poll, the one that saw the job end included');
+  assert.equal(s.polls.total, s.requests.gets - 1, 'every GET but the pre-flight GET /models was a poll, the one that saw the job end included');
   assert.ok(s.polls.meanPerJob >= 1);
 
   const status = await runCli(['status', '--db', s.db, '--json']);

@@ -80,6 +80,19 @@ export class ConnectionError extends ApiError {
   }
 }
 
+const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_OSSL_)/;
+
+/** A network error code in words a user can act on: which layer failed. */
+export function networkErrorName(code: string | undefined): string {
+  if (code === 'ECONNREFUSED') return 'connection refused (nothing listens at that address and port)';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') return 'DNS lookup failed (no such host)';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
+  if (code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'timeout') return 'no answer (timed out)';
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return 'host or network unreachable';
+  if (code && TLS_CODE.test(code)) return 'TLS error (the certificate or the TLS handshake was refused)';
+  return 'network error';
+}
+
 export class TimeoutError extends ApiError {
   override name = 'TimeoutError';
   constructor(what: string, timeoutMs: number, cause?: unknown) {

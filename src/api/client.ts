@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from 'undici';
 import { FatalRunError } from '../errors.ts';
 import { ApiError, ConnectionError, InvalidBodyError, TimeoutError, type Headers } from './api-error.ts';
-import { DEFAULT_POLICY, classify, retryDecision, type Classification } from './retry-policy.ts';
+import { DEFAULT_POLICY, classify, retryDecision, unreachableBoundMs, type Classification } from './retry-policy.ts';
 import { Deadlines } from './deadlines.ts';
 import { Exchange, type RawReply } from './exchange.ts';
 import { Throttle } from './throttle.ts';
@@ -24,6 +24,8 @@ export interface ClientOptions {
   maxRetries: number;
   /** With no HTTP answer at all for this long, the run stops (exit 3) instead of retrying on. */
   unreachableAfterMs: number;
+  /** The same bound before the API has answered anything (see unreachableBoundMs). @default unreachableAfterMs */
+  firstContactTimeoutMs?: number;
   random?: () => number;
   onRequest?: (e: { method: string; path: string; status: number | undefined; ms: number }) => void;
   onRetry?: (e: { method: string; path: string; retry: number; reason: string; delayMs: number; message: string }) => void;
@@ -66,6 +68,7 @@ export class SailClient {
   private readonly watched = new WeakSet<AbortSignal>();
   private readonly random: () => number;
   private lastAnswerMs = Date.now();
+  private everAnswered = false;
 
   constructor(private readonly o: ClientOptions) {
     this.base = o.baseUrl.replace(/\/+$/, '');
@@ -135,6 +138,7 @@ export class SailClient {
       .then((raw) => {
         status = raw.status;
         this.lastAnswerMs = Date.now();
+        this.everAnswered = true;
         return this.reply(what, raw);
       })
       .catch((err: unknown) => {
@@ -211,7 +215,11 @@ export class SailClient {
             { cause: error },
           );
         }
-        if (c.verdict === 'retry' && c.throttle === false && now - this.lastAnswerMs > this.o.unreachableAfterMs) {
+        const bound = unreachableBoundMs(this.everAnswered, {
+          unreachableAfterMs: this.o.unreachableAfterMs,
+          firstContactTimeoutMs: this.o.firstContactTimeoutMs ?? this.o.unreachableAfterMs,
+        });
+        if (c.verdict === 'retry' && c.throttle === false && now - this.lastAnswerMs > bound) {
           throw new FatalRunError(
             `${this.base} has not answered for ${Math.round((now - this.lastAnswerMs) / 1000)}s (last: ${error.message}). ` +
               `Check the network and --base-url, then rerun the same command to resume.`,
@@ -221,11 +229,13 @@ export class SailClient {
         if (c.throttle) this.throttle.rateLimited(c.retryAfterMs);
         // A 429 is the server asking us to wait, not a fault: it is paced by the throttle and
         // does not spend the budget meant for errors, but consecutive ones back off further.
-        const [again, delayMs] = c.throttle
+        const [again, backoffMs] = c.throttle
           ? retryDecision(c, Math.min(limited++, 6), Infinity, this.random)
           : retryDecision(c, retries, this.o.maxRetries, this.random);
         if (!again) throw new RequestFailed(error, c);
         if (!c.throttle) retries++;
+        // Waking past the bound would only stretch "within about 30 s" to a minute.
+        const delayMs = c.throttle ? backoffMs : Math.max(0, Math.min(backoffMs, bound - (now - this.lastAnswerMs) + 1));
         this.o.onRetry?.({ method, path: endpoint, retry: c.throttle ? limited : retries, reason: c.reason, delayMs, message: error.message });
         await sleep(delayMs, undefined, { signal: opts.signal });
       }

@@ -123,3 +123,13 @@ export function retryDecision(
   const jittered = backoffDelay(retryNumber, random, options);
   return [true, c.retryAfterMs !== undefined ? c.retryAfterMs + Math.floor(jittered / 4) : jittered];
 }
+
+/**
+ * How long a run goes on retrying with no HTTP answer at all before it stops (exit 3). Before the
+ * API has answered anything in this run, silence most likely means a wrong --base-url, a
+ * firewall or no network: waiting long would only hide that, so the bound is short. Once the
+ * API has answered, silence is most likely a network flapping at 3 a.m.: the run waits it out.
+ */
+export function unreachableBoundMs(everAnswered: boolean, o: { unreachableAfterMs: number; firstContactTimeoutMs: number }): number {
+  return everAnswered ? o.unreachableAfterMs : Math.min(o.firstContactTimeoutMs, o.unreachableAfterMs);
+}

@@ -1,5 +1,7 @@
 import { runOptionsSchema } from '../options.ts';
 import type { JobState } from './job-states.ts';
+import { actualCost, type ActualCost } from '../cost/actual-cost.ts';
+import type { PriceTable } from '../cost/prices.ts';
 import { openStore } from './open-store.ts';
 import type { CheckpointSummary } from './summary.ts';
 
@@ -35,6 +37,8 @@ export interface BatchStatus extends CheckpointSummary {
   oldestRunning: RunningJob[];
   /** The first jobs in input order that ended other than completed. */
   errors: ErroredJob[];
+  /** With a price table: what every run of the batch cost so far. */
+  cost?: ActualCost;
   /** When these figures were read. */
   atMs: number;
 }
@@ -44,6 +48,8 @@ export interface StatusOptions {
   running?: number;
   /** How many errored jobs to list. @default 5 */
   errors?: number;
+  /** A price table: the status then says what the batch cost so far, from the usage the server reported. */
+  prices?: PriceTable | undefined;
 }
 
 /** For checkpoints whose recorded options lack it: the run's own default. */
@@ -90,6 +96,7 @@ export async function batchStatus(db: string, options: StatusOptions = {}): Prom
           message: j.errorMessage,
           attempt: j.attempt,
         })),
+        ...(options.prices ? { cost: actualCost(await r.usageByModel(), options.prices) } : {}),
         atMs: now,
       };
     });

@@ -21,6 +21,12 @@
  *            wherever `completed` is (the answer checks decide between the two, once). Paid for,
  *            so never resent on its own; `retry` (or --output-retries) asks again with
  *            attempt + 1, a new idempotency key and so a fresh answer.
+ * not_sent_budget
+ *            Not terminal, and not sent: a run with --max-cost stopped sending before this job,
+ *            because its reservation would have passed the cap. Entered from `pending` at the end
+ *            of such a run (so the output and `status` say why the line has no answer); the next
+ *            run moves it back to `pending` with the same attempt and the same idempotency key,
+ *            so rerunning with a higher cap continues where the cap stopped, paying for nothing twice.
  * invalid    Terminal and never sent: the line failed validation and the user chose
  *            --skip-invalid. Its output line carries the validation error. Not retryable: the
  *            fix is to edit the input, which makes a new batch.
@@ -35,6 +41,7 @@ export const JOB_STATES = {
   expired: 'expired',
   invalid: 'invalid',
   invalid_output: 'invalid_output',
+  not_sent_budget: 'not_sent_budget',
 } as const;
 
 export type JobState = (typeof JOB_STATES)[keyof typeof JOB_STATES];
@@ -42,7 +49,7 @@ export type JobState = (typeof JOB_STATES)[keyof typeof JOB_STATES];
 const S = JOB_STATES;
 
 export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
-  [S.pending]: [S.submitted, S.completed, S.failed, S.incomplete, S.cancelled, S.invalid_output],
+  [S.pending]: [S.submitted, S.completed, S.failed, S.incomplete, S.cancelled, S.invalid_output, S.not_sent_budget],
   [S.submitted]: [S.completed, S.failed, S.incomplete, S.cancelled, S.expired, S.invalid_output],
   [S.completed]: [],
   [S.failed]: [S.pending],
@@ -51,6 +58,7 @@ export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
   [S.expired]: [S.pending],
   [S.invalid]: [],
   [S.invalid_output]: [S.pending],
+  [S.not_sent_budget]: [S.pending],
 };
 
 export const TERMINAL_STATES: readonly JobState[] = [
@@ -63,10 +71,13 @@ export const TERMINAL_STATES: readonly JobState[] = [
   S.invalid_output,
 ];
 
-/** Terminal states that `retry` sends back to `pending`. */
-export const RETRYABLE_STATES: readonly JobState[] = (Object.keys(TRANSITIONS) as JobState[]).filter((s) =>
-  TRANSITIONS[s].includes(S.pending),
+/** Terminal states that `retry` sends back to `pending` (with a new attempt: not_sent_budget keeps its own). */
+export const RETRYABLE_STATES: readonly JobState[] = (Object.keys(TRANSITIONS) as JobState[]).filter(
+  (s) => TERMINAL_STATES.includes(s) && TRANSITIONS[s].includes(S.pending),
 );
+
+/** States of jobs that are not finished: the output marks them so, and a rerun goes on with them. */
+export const UNFINISHED_STATES: readonly JobState[] = [S.pending, S.submitted, S.not_sent_budget];
 
 /** States a job may be in just before entering `to`. */
 export function sourcesOf(to: JobState): JobState[] {

@@ -1,5 +1,6 @@
 import type { JOB_STATES, JobState } from './job-states.ts';
-import type { CheckpointSummary, ModelFigures } from './summary.ts';
+
+import type { CheckpointSummary, ModelFigures, TokenUsage } from './summary.ts';
 
 /**
  * The store: the one place where a batch's state lives, behind one narrow interface. The
@@ -161,6 +162,22 @@ export type StateCounts = Record<JobState, number>;
 
 /** Counters of --output-retries: rounds done (a resumed run goes on from there) and answers asked again. */
 export const OUTPUT_RETRY_COUNTERS = { rounds: 'output_retry_rounds', jobs: 'output_retries' } as const;
+/** Token usage of the stored results of one model (as sent) in one completion window: what actual cost is priced from. */
+export interface ModelUsage {
+  model: string;
+  completionWindow: string | null;
+  tokens: TokenUsage;
+}
+
+/** Requests still to send (pending, or held back by the spending cap) of one endpoint × model × window. */
+export interface WorkToSend {
+  url: string;
+  model: string;
+  completionWindow: string | null;
+  jobs: number;
+  /** Jobs whose request sets no output-token cap. */
+  uncapped: number;
+}
 
 /** Everything that only reads: what `status` and `export` use, also inside `snapshot`. */
 export interface StoreReader {
@@ -184,6 +201,10 @@ export interface StoreReader {
   oldestSubmitted(limit: number): Promise<JobRow[]>;
   /** The first jobs in input order that ended other than completed. */
   firstUnsuccessful(limit: number): Promise<JobRow[]>;
+  /** Usage of every stored result, per model and completion window (actual cost). */
+  usageByModel(): Promise<ModelUsage[]>;
+  /** What is still to send, per endpoint × model × window (pre-flight models, --max-cost checks). */
+  workToSend(): Promise<WorkToSend[]>;
   /** The process holding the run lease (SQLite) or the last to join (PostgreSQL), if any. */
   lease(): Promise<LeaseInfo | undefined>;
 }
@@ -238,6 +259,11 @@ export interface BatchStore extends StoreReader {
    * transaction, so that a crash cannot resend without counting.
    */
   requeueInvalidOutput(keyFor: (job: RetryKeyInput) => string): Promise<number>;
+
+  /** pending → not_sent_budget for every job still pending: the spending cap stopped the run before them. */
+  holdForBudget(): Promise<number>;
+  /** not_sent_budget → pending, same attempt and key: a new run goes on with them. */
+  releaseBudgetHold(): Promise<number>;
 
   /** Runs `read` on one consistent snapshot, while runs go on writing. */
   snapshot<T>(read: (reader: StoreReader) => Promise<T>): Promise<T>;

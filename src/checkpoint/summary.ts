@@ -1,6 +1,6 @@
 import type { RequestCounts } from '../engine/events.ts';
 import type { StateCounts } from './store.ts';
-import { JOB_STATES } from './job-states.ts';
+import { UNFINISHED_STATES } from './job-states.ts';
 
 /** Tokens summed over every stored result, whatever its endpoint's usage shape. */
 export interface TokenUsage {
@@ -24,7 +24,7 @@ export interface PollStats {
 export interface CheckpointSummary {
   total: number;
   counts: StateCounts;
-  /** Jobs still pending or submitted: the output would mark them `not_finished`. */
+  /** Jobs not finished (pending, submitted, not_sent_budget): a rerun goes on with them. */
   unfinished: number;
   tokens: TokenUsage;
   /** Requests sent over every run of this batch (the `counters` table). */
@@ -49,7 +49,7 @@ export function toSummary(f: SummaryFigures): CheckpointSummary {
   return {
     total: Object.values(counts).reduce((a, b) => a + b, 0),
     counts,
-    unfinished: counts[JOB_STATES.pending] + counts[JOB_STATES.submitted],
+    unfinished: UNFINISHED_STATES.reduce((n, st) => n + counts[st], 0),
     tokens: { input: tokens.input, output: tokens.output, cached: tokens.cached, reasoning: tokens.reasoning },
     requests: { posts: counters['posts'] ?? 0, gets: counters['gets'] ?? 0, retries: counters['retries'] ?? 0 },
     polls: {

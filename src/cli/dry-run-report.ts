@@ -46,7 +46,7 @@ export function describeDryRun(r: DryRunReport): string {
   out.push('');
   out.push(
     `input tokens: the prompts' text counted with ${r.tokenizer}, the gpt-oss tokenizer` +
-      (estimated ? `; "~" marks an estimate (${r.estimatedModels.join(', ')} use another tokenizer)` : '') +
+      (estimated ? `; "~" marks an estimate (${r.estimatedModels.join(', ')} ${r.estimatedModels.length === 1 ? 'uses' : 'use'} another tokenizer)` : '') +
       '. The chat template adds a few tokens per message.',
   );
   if (t.uncapped > 0) out.push(`${formatCount(t.uncapped)} requests set no output cap: nothing bounds their output (set one with --max-output-tokens).`);

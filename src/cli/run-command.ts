@@ -5,6 +5,7 @@ import { defaultDbPath } from '../options.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import { formatCount, formatDuration, formatRequests, formatStateCounts, formatTokens, plural } from '../progress/human-format.ts';
 import { IssueDigest } from '../progress/issue-digest.ts';
+import { describeCost, formatUsd } from '../cost/cost.ts';
 import { attachReporter } from '../progress/reporter.ts';
 import { startSimulator, type Simulator } from '../sim/simulator.ts';
 import { parseDuration } from './duration.ts';
@@ -27,11 +28,18 @@ export function describeSummary(s: RunSummary): string {
     ? [`stopped after ${wall}: ${parts}.`, 'Rerun the same command to resume; nothing already sent will be paid for again.']
     : [`finished in ${wall}: ${formatCount(s.total)} ${plural(s.total, 'job')}, ${parts}.`, `results: ${s.output}${s.errorsOutput ? `; lines that did not complete: ${s.errorsOutput}` : ''}`];
   if (s.resumed) lines.push(`resumed: ${formatCount(s.resumed.finishedBefore)} of ${formatCount(s.total)} ${plural(s.total, 'job')} had finished in earlier runs`);
-  const notCompleted = s.total - s.counts.completed - s.counts.pending - s.counts.submitted;
+  const notCompleted = s.total - s.counts.completed - s.counts.pending - s.counts.submitted - s.counts.not_sent_budget;
   if (!s.stopped && notCompleted > 0) {
     lines.push(
       `${formatCount(notCompleted)} ${plural(notCompleted, 'job')} did not complete (each has an error line in the results).`,
       'To send them again with new idempotency keys: `sailbatch retry` with the same arguments.',
+    );
+  }
+  if (s.budget?.reached) {
+    lines.push(
+      `spending cap reached: ${formatUsd(s.budget.spentUsd)} spent of the ${formatUsd(s.budget.maxUsd)} cap (every run of this batch); ` +
+        `${formatCount(s.counts.not_sent_budget)} ${plural(s.counts.not_sent_budget, 'line')} not sent (not_sent_budget in the results).`,
+      'To go on, rerun the same command with a higher --max-cost: lines already answered are not paid for again.',
     );
   }
   if (s.outputRetries > 0) lines.push(`answers asked again after failing their checks (paid twice): ${formatCount(s.outputRetries)}`);
@@ -40,6 +48,7 @@ export function describeSummary(s: RunSummary): string {
   }
   lines.push(
     `tokens: ${formatTokens(s.tokens)}`,
+    ...(s.cost ? [`cost: ${describeCost(s.cost)}`] : []),
     `requests this run: ${formatRequests(s.requests)}`,
     `polls per job: ${s.polls.meanPerJob.toFixed(1)} on average, ${formatCount(s.polls.maxPerJob)} at most`,
     `checkpoint: ${s.db}`,

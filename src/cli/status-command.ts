@@ -1,3 +1,5 @@
+import { describeCost } from '../cost/cost.ts';
+import { loadPriceTable } from '../cost/prices.ts';
 import { batchStatus, type BatchStatus } from '../checkpoint/batch-status.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import { formatCount, formatDuration, formatRequests, formatStateCounts, formatTokens } from '../progress/human-format.ts';
@@ -27,6 +29,7 @@ export function describeStatus(s: BatchStatus): string {
     ['runner', runnerLine(s)],
     ['jobs', jobsLine(s)],
     ['tokens', formatTokens(s.tokens)],
+    ...(s.cost ? [['cost', describeCost(s.cost)] as [string, string]] : []),
     ['requests', `${formatRequests(s.requests)} (every run of this batch)`],
     ['polls', `${s.polls.meanPerJob.toFixed(1)} per job on average, ${formatCount(s.polls.maxPerJob)} at most (${formatCount(s.polls.total)} in all)`],
   ];
@@ -56,7 +59,8 @@ export function describeStatus(s: BatchStatus): string {
 
 export async function executeStatus(args: StatusArgs, io: CliIo): Promise<number> {
   if (!Number.isInteger(args.limit) || args.limit < 0) throw new UsageError(`--limit must be a whole number >= 0 (got ${args.limit})`);
-  const s = await batchStatus(args.db, { running: args.limit, errors: args.limit });
+  const prices = args.prices === undefined ? undefined : await loadPriceTable(args.prices);
+  const s = await batchStatus(args.db, { running: args.limit, errors: args.limit, prices });
   if (args.json) io.result = s;
   else io.stdout.write(describeStatus(s));
   return EXIT.ok;

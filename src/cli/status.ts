@@ -5,6 +5,7 @@ export interface StatusArgs {
   db: string;
   json: boolean;
   limit: number;
+  prices?: string;
 }
 
 export function statusCommand(io: CliIo): CommandModule<object, StatusArgs> {
@@ -15,7 +16,8 @@ export function statusCommand(io: CliIo): CommandModule<object, StatusArgs> {
       y
         .option('db', { type: 'string', demandOption: true, describe: 'checkpoint SQLite file (run prints it; default <output>.checkpoint.sqlite)' })
         .option('json', { type: 'boolean', default: false, describe: 'print the status as one JSON object on stdout' })
-        .option('limit', { type: 'number', default: 5, describe: 'how many of the oldest running jobs and of the errors to list' }) as unknown as Argv<StatusArgs>,
+        .option('limit', { type: 'number', default: 5, describe: 'how many of the oldest running jobs and of the errors to list' })
+        .option('prices', { type: 'string', describe: 'price table: also show what the batch cost so far (see fixtures/prices.example.json)' }) as unknown as Argv<StatusArgs>,
     handler: async (args) => {
       const { executeStatus } = await import('./status-command.ts');
       io.exitCode = await executeStatus(args, io);

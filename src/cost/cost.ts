@@ -43,3 +43,9 @@ export function formatUsd(usd: number): string {
 export function formatRange(r: CostRange): string {
   return r.high === null ? `${formatUsd(r.low)} + uncapped output` : `${formatUsd(r.low)}–${formatUsd(r.high)}`;
 }
+
+/** "$0.0123 (from the usage the server reported)", naming what the price table left out. */
+export function describeCost(c: { usd: number; unpriced: readonly { model: string; completionWindow: string | null }[] }): string {
+  const missing = c.unpriced.map((u) => `${u.model} in ${u.completionWindow}`).join(', ');
+  return `${formatUsd(c.usd)} from the usage the server reported${missing ? ` (not counted, no price: ${missing})` : ''}`;
+}

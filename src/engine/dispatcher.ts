@@ -8,6 +8,7 @@ import { safeEmit, type RequestCounts, type RunnerEvents } from './events.ts';
 import { pollJob } from './poller.ts';
 import { PollSchedule, jobDeadlineMs, type PollOverrides } from './poll-schedule.ts';
 import { submitJob, type Deferred } from './submitter.ts';
+import type { SpendBudget } from '../cost/budget.ts';
 
 export interface DispatcherOptions extends PollOverrides {
   random: () => number;
@@ -20,6 +21,8 @@ export interface DispatcherOptions extends PollOverrides {
   pollSlowdown?: number;
   /** Adds to each body at send time what is not part of the stored request (webhook metadata). */
   decorate?: (body: Record<string, unknown>) => Record<string, unknown>;
+  /** The spending cap (--max-cost): a pending job is sent only if its reservation fits. */
+  budget?: SpendBudget | undefined;
 }
 
 const PROGRESS_EVERY_MS = 250;
@@ -193,6 +196,7 @@ export class Dispatcher {
       this.counts.submitted++;
       safeEmit(this.o.events, 'job:submitted', { idx: u.idx, line: row.lineNo, customId: row.customId ?? '', responseId: u.responseId, attempt: u.attempt });
     } else if (u.kind === 'finished') {
+      this.o.budget?.settle(u.idx, row.url, u.result);
       this.counts[row.state]--;
       this.counts[u.state]++;
       safeEmit(this.o.events, 'job:finished', {
@@ -237,7 +241,15 @@ export class Dispatcher {
     if (free <= 0 || this.exhausted) return;
     const rows = await this.store.claimPending(free);
     if (rows.length < free) this.exhausted = true;
-    for (const row of rows) this.launch(row);
+    for (const [i, row] of rows.entries()) {
+      if (this.o.budget && !this.o.budget.tryReserve(row)) {
+        // The cap: this job and the rest of the page go back unsent; the run ends once the jobs out are done.
+        this.exhausted = true;
+        await this.store.release(rows.slice(i).map((r) => r.idx));
+        return;
+      }
+      this.launch(row);
+    }
   }
 
   /**

@@ -105,7 +105,7 @@ export async function dryRunBatch(
     if (existing && (await existing.batch())?.loadedAtMs != null) {
       await assertSameInput(existing, o.input);
       const sink = new TallySink();
-      const toSend: JobState[] = [JOB_STATES.pending, ...(o.retryFailed ? RETRYABLE_STATES : [])];
+      const toSend: JobState[] = [JOB_STATES.pending, JOB_STATES.not_sent_budget, ...(o.retryFailed ? RETRYABLE_STATES : [])];
       let jobs = 0;
       for (let after = -1, page = await existing.jobsPage(after, 1_000); page.length > 0; page = await existing.jobsPage(after, 1_000)) {
         for (const row of page) {

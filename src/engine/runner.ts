@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SailClient } from '../api/client.ts';
 import { idempotencyKey, keyFingerprint, newSalt } from '../api/idempotency-key.ts';
-import { openStore } from '../checkpoint/open-store.ts';
+import { isPostgresUrl, openStore } from '../checkpoint/open-store.ts';
 import { OUTPUT_RETRY_COUNTERS, type BatchStore, type StateCounts, type StoreReader } from '../checkpoint/store.ts';
 import type { ModelFigures, PollStats, TokenUsage } from '../checkpoint/summary.ts';
 import { CheckpointBusyError, CheckpointError, EXIT, FatalRunError, UsageError, type InputIssue } from '../errors.ts';
@@ -21,6 +21,11 @@ import { parseRunOptions } from '../parse-options.ts';
 import { assertDistinctTargets } from '../output/targets.ts';
 import { outputFormat, writeResults } from '../output/writer.ts';
 import { Dispatcher } from './dispatcher.ts';
+import { preflight } from './preflight.ts';
+import { actualCost, type ActualCost } from '../cost/actual-cost.ts';
+import { SpendBudget, assertBudgetable } from '../cost/budget.ts';
+import { loadPriceTable } from '../cost/prices.ts';
+import { JOB_STATES } from '../checkpoint/job-states.ts';
 import { WebhookReceiver, parseListen, webhookToken } from './webhook-receiver.ts';
 import { safeEmit, type RequestCounts, type RunnerEvents, type RunnerEventMap } from './events.ts';
 
@@ -45,6 +50,10 @@ export interface RunSummary {
   /** Summed from the stored results' usage (every run of this batch). */
   tokens: TokenUsage;
   polls: PollStats;
+  /** With --prices: what every run of the batch cost, from the usage the server reported. */
+  cost?: ActualCost;
+  /** With --max-cost: the cap, what is spent (every run), and whether the cap stopped the sending. */
+  budget?: { maxUsd: number; spentUsd: number; reached: boolean };
   /**
    * CPU time this process spent (process.cpuUsage, user + system) while validating and storing
    * the input, while sending and polling, and while writing the results; what the benchmarks
@@ -181,6 +190,13 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     throw new UsageError('--webhook-url and --webhook-listen go together: the URL Sail calls, and where this process receives it');
   }
   if (o.webhookListen) parseListen(o.webhookListen);
+  if (o.maxCostUsd !== undefined && o.prices === undefined) {
+    throw new UsageError('--max-cost needs --prices: a price table (model → window → USD per 1M tokens) to know what each request may cost');
+  }
+  if (o.maxCostUsd !== undefined && isPostgresUrl(o.db ?? '')) {
+    throw new UsageError('--max-cost needs a SQLite checkpoint: workers sharing a PostgreSQL batch do not share spending reservations yet');
+  }
+  const prices = o.prices === undefined ? undefined : await loadPriceTable(o.prices);
   const events = hooks.events ?? new EventEmitter<RunnerEventMap>();
   const db = o.db ?? defaultDbPath(o.output);
   const random = o.random ?? Math.random;
@@ -232,6 +248,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     }, Math.max(50, Math.floor(o.leaseStaleMs / 3)));
     heartbeat.unref();
 
+    const created = !batch;
     if (!batch) {
       phase(events, 'loading', `validating ${o.input}`);
       const salt = newSalt();
@@ -278,6 +295,38 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       phase(events, 'loading', `retrying ${n} job${n === 1 ? '' : 's'} that ended unsuccessfully, with new idempotency keys`);
     }
 
+    const released = await store.releaseBudgetHold();
+    if (released > 0) phase(events, 'loading', `sending the ${released} jobs the spending cap held back last time, with the same idempotency keys`);
+    // A refusal before anything was sent leaves no checkpoint behind: fixing the file and
+    // rerunning must not meet "the input changed".
+    const refuse = async (e: unknown): Promise<never> => {
+      if (created) {
+        clearInterval(heartbeat);
+        cp = undefined;
+        await store.destroy();
+      }
+      throw e;
+    };
+    const work = await store.workToSend();
+    let budget: SpendBudget | undefined;
+    if (o.maxCostUsd !== undefined) {
+      try {
+        assertBudgetable(work, prices!, o.prices!);
+      } catch (e) {
+        await refuse(e);
+      }
+      budget = new SpendBudget(prices!, o.maxCostUsd, actualCost(await store.usageByModel(), prices!).usd);
+      // Jobs an earlier run left out at the server may still cost up to their reservation.
+      for (let after = -1; ; ) {
+        const page = await store.jobsPage(after, 1000);
+        for (const row of page) {
+          if (row.state === JOB_STATES.submitted) budget.holdExisting({ idx: row.idx, url: row.url, body: row.body!, completionWindow: row.completionWindow });
+        }
+        if (page.length < 1000) break;
+        after = page[page.length - 1]!.idx;
+      }
+    }
+
     const requests: RequestCounts = { posts: 0, gets: 0, retries: 0 };
     const client = new SailClient({
       baseUrl: o.baseUrl,
@@ -288,6 +337,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       syncTimeoutMs: o.syncTimeoutMs,
       maxRetries: o.maxRetries,
       unreachableAfterMs: o.unreachableAfterMs,
+      firstContactTimeoutMs: o.firstContactTimeoutMs,
       random,
       onRequest: (r) => {
         if (r.method === 'POST') requests.posts++;
@@ -312,8 +362,18 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
         decorate: token
           ? (body) => ({ ...body, metadata: { ...(body['metadata'] as object), completion_webhook: o.webhookUrl!, webhook_token: token } })
           : undefined,
+        budget,
       });
     let dispatcher = newDispatcher();
+    if (work.length > 0) {
+      phase(events, 'loading', `checking ${o.baseUrl} and the models the requests name (GET /models)`);
+      const models = new Map<string, number>();
+      for (const w of work) models.set(w.model, (models.get(w.model) ?? 0) + w.jobs);
+      await preflight(client, o.baseUrl, models, hooks.signal).catch(async (e: unknown) => {
+        await client.close().catch(() => {});
+        return refuse(e);
+      });
+    }
     if (leaseLost) throw leaseLost;
     onLeaseLost = (e) => dispatcher.fail(e);
     let receiver: WebhookReceiver | undefined;
@@ -342,7 +402,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       // resumed run goes on where the killed one was instead of starting over.
       for (;;) {
         const round = ((await store.counters())[OUTPUT_RETRY_COUNTERS.rounds] ?? 0) + 1;
-        if (stopped || stopping || round > o.outputRetries || dispatcher.counts.invalid_output === 0) break;
+        if (stopped || stopping || budget?.reached || round > o.outputRetries || dispatcher.counts.invalid_output === 0) break;
         const n = await store.requeueInvalidOutput((j) =>
           idempotencyKey({ namespace: stored.namespace, customId: j.customId, attempt: j.attempt, bodySha256: j.bodySha256 }),
         );
@@ -363,6 +423,11 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     const cpuAtWrite = process.cpuUsage();
     const counts = dispatcher.counts;
     const total = await store.total();
+    if (!stopped && budget?.reached) {
+      const held = await store.holdForBudget();
+      counts[JOB_STATES.pending] -= held;
+      counts[JOB_STATES.not_sent_budget] += held;
+    }
     if (!stopped) {
       phase(events, 'writing', `writing ${o.output}`);
       await writeResults(store, o.output, 'all', outputFormat(o.output, o.format));
@@ -384,6 +449,8 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       requestsAllRuns: totals.requests,
       tokens: totals.tokens,
       polls: totals.polls,
+      ...(prices ? { cost: actualCost(await store.usageByModel(), prices) } : {}),
+      ...(budget ? { budget: { maxUsd: budget.maxUsd, spentUsd: budget.spent, reached: budget.reached } } : {}),
       cpuMs: {
         load: cpuMsBetween(cpuAtStart, cpuAtSend),
         send: cpuMsBetween(cpuAtSend, cpuAtWrite),

@@ -1,6 +1,6 @@
 import { KEY_PREFIX } from '../api/idempotency-key.ts';
 import type { JobRow } from '../checkpoint/store.ts';
-import { JOB_STATES } from '../checkpoint/job-states.ts';
+import { JOB_STATES, UNFINISHED_STATES } from '../checkpoint/job-states.ts';
 
 /**
  * Sail echoes a request's metadata in its response. The webhook token there is a secret (it is
@@ -33,12 +33,17 @@ export function outputLine(row: JobRow): string {
       : `{"status_code":${row.statusCode ?? 200},"request_id":${JSON.stringify(row.requestId)},"body":${row.result === null ? 'null' : withoutSecrets(row.result)}}`;
   if (row.state === JOB_STATES.completed) return `${head},"response":${response},"error":null${row.parsed === null ? '' : `,"parsed":${row.parsed}`}}`;
   const error =
-    row.state === JOB_STATES.pending || row.state === JOB_STATES.submitted
-      ? { code: 'not_finished', message: `job is still ${row.state}; rerun \`sailbatch run\` with the same arguments to finish it` }
-      : { code: row.errorCode ?? row.state, message: row.errorMessage ?? `job ended ${row.state}` };
+    row.state === JOB_STATES.not_sent_budget
+      ? { code: row.state, message: NOT_SENT_BUDGET }
+      : isUnfinished(row)
+        ? { code: 'not_finished', message: `job is still ${row.state}; rerun \`sailbatch run\` with the same arguments to finish it` }
+        : { code: row.errorCode ?? row.state, message: row.errorMessage ?? `job ended ${row.state}` };
   return `${head},"response":${response},"error":${JSON.stringify(error)}}`;
 }
 
+const NOT_SENT_BUDGET =
+  'not sent: the --max-cost cap was reached before this line; rerun the same command with a higher --max-cost to send it (same idempotency key)';
+
 export function isUnfinished(row: Pick<JobRow, 'state'>): boolean {
-  return row.state === JOB_STATES.pending || row.state === JOB_STATES.submitted;
+  return UNFINISHED_STATES.includes(row.state);
 }

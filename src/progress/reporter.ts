@@ -124,13 +124,21 @@ export function attachReporter(events: RunnerEvents, o: ReporterOptions): () => 
     const notOk = done - c.completed;
     rows!.sent.update(sent, { name: 'sent    ', ...pace(sentMeter, c.pending), extra: '' });
     rows!.finished.update(done, { name: 'finished', ...pace(finishedMeter, p.total - done), extra: notOk ? ` | ${formatCount(notOk)} not completed` : '' });
-    rows!.requests.update(0, { info: `${p.inFlight} in flight (limit ${p.allowed}) | ${formatRequests(p.requests)}` });
+    rows!.requests.update(0, { info: `${p.inFlight} in flight (limit ${p.allowed}) | ${formatRequests(p.requests)}${networkNote()}` });
+  };
+
+  // While the API does not answer, every line says why the run is waiting: it may wait up to ten
+  // minutes before it gives up, and a log reader should not have to guess why nothing moves.
+  let network: { message: string; at: number } | undefined;
+  const networkNote = () => {
+    if (!network || Date.now() - network.at > 2 * o.intervalMs) return '';
+    return `; waiting on the network, last error ${formatDuration(Date.now() - network.at)} ago: ${network.message}`;
   };
 
   const writeLine = (p: Progress) => {
     lastLineAt = Date.now();
     lastLineOf = p;
-    log(plainLine(p, pace(finishedMeter, p.total - finishedOf(p))));
+    log(plainLine(p, pace(finishedMeter, p.total - finishedOf(p))) + networkNote());
   };
 
   const onProgress = (p: Progress) => {
@@ -163,6 +171,10 @@ export function attachReporter(events: RunnerEvents, o: ReporterOptions): () => 
 
   const onWarning = (w: { message: string }) => log(`warning: ${w.message}`);
 
+  const onRetry = (r: RunnerEventMap['request:retry'][0]) => {
+    if (r.reason === 'connection_error' || r.reason === 'timeout') network = { message: r.message, at: Date.now() };
+  };
+
   const onInput = (p: { lines: number; bytes: number }) => {
     if (Date.now() - lastLineAt < o.intervalMs) return;
     lastLineAt = Date.now();
@@ -174,6 +186,7 @@ export function attachReporter(events: RunnerEvents, o: ReporterOptions): () => 
   events.on('job:finished', onFinished);
   events.on('run:warning', onWarning);
   events.on('input:progress', onInput);
+  events.on('request:retry', onRetry);
   return () => {
     stopBars();
     events.off('run:phase', onPhase);
@@ -181,5 +194,6 @@ export function attachReporter(events: RunnerEvents, o: ReporterOptions): () => 
     events.off('job:finished', onFinished);
     events.off('run:warning', onWarning);
     events.off('input:progress', onInput);
+    events.off('request:retry', onRetry);
   };
 }

@@ -28,6 +28,8 @@ export interface SimFaults {
   slowRate: number;
   /** Delay of a slow reply. @default 0 */
   slowMs: number;
+  /** Transport faults spare GET /models, so a test of a run's faults is not stopped at its pre-flight. @default false */
+  spareModels: boolean;
   /** Share of background responses that end `failed`. @default 0 */
   failRate: number;
   /** Share that end `incomplete` (max_output_tokens). @default 0 */
@@ -57,6 +59,7 @@ export const NO_FAULTS: SimFaults = {
   garbageRate: 0,
   slowRate: 0,
   slowMs: 0,
+  spareModels: false,
   failRate: 0,
   incompleteRate: 0,
   cancelRate: 0,

@@ -34,6 +34,11 @@ export interface SimOptions {
   outputShape: 'string' | 'items';
   /** @default ['moonshotai/Kimi-K2.5', 'openai/gpt-oss-20b', 'openai/gpt-oss-120b'] */
   models: string[];
+  /**
+   * Models GET /models still lists but requests are refused for (404 model_not_found): a model
+   * withdrawn while a batch runs, the one way a line's model can fail after the pre-flight. @default []
+   */
+  withdrawnModels: string[];
   faults: SimFaults;
   /** Journal file that keeps responses and idempotency keys across restarts; none by default. */
   stateFile?: string | undefined;
@@ -53,6 +58,7 @@ export const DEFAULT_SIM_OPTIONS: SimOptions = {
   statusVocabulary: 'sail',
   outputShape: 'string',
   models: ['moonshotai/Kimi-K2.5', 'openai/gpt-oss-20b', 'openai/gpt-oss-120b'],
+  withdrawnModels: [],
   faults: NO_FAULTS,
 };
 
@@ -225,15 +231,19 @@ export class Simulator {
     try {
       const body = await readBody(req, MAX_BODY);
       const reply = await this.route(req, res, body);
-      if (reply) await this.send(res, reply);
+      if (reply) await this.send(res, reply, this.spared(req));
     } catch (e) {
       if (!res.headersSent) await this.send(res, err(500, `simulator error: ${(e as Error).message}`, 'server_error', null));
     }
   }
 
-  private async send(res: ServerResponse, reply: Reply): Promise<void> {
+  private spared(req: IncomingMessage): boolean {
+    return this.options.faults.spareModels && req.method === 'GET' && /\/models\/?$/.test(new URL(req.url ?? '/', 'http://sim').pathname);
+  }
+
+  private async send(res: ServerResponse, reply: Reply, spared = false): Promise<void> {
     if (res.destroyed) return;
-    const f = this.options.faults;
+    const f = spared ? NO_FAULTS : this.options.faults;
     if (this.chance(f.slowRate)) {
       this.fault('slow');
       // Unref'd: a held reply must not keep a stopped simulator's process alive (the server does while it runs).
@@ -271,7 +281,7 @@ export class Simulator {
       return err(401, 'Invalid or missing API key. Pass it as "Authorization: Bearer <key>".', 'authentication_error', 'invalid_api_key');
     }
 
-    const f = this.options.faults;
+    const f = this.spared(req) ? NO_FAULTS : this.options.faults;
     const now = Date.now();
     if (f.maxRequestsPerSecond > 0) {
       if (now - this.windowStart >= 1000) {
@@ -293,7 +303,7 @@ export class Simulator {
         status: 200,
         body: {
           object: 'list',
-          data: this.options.models.map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'sail-simulator' })),
+          data: [...this.options.models, ...this.options.withdrawnModels].map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'sail-simulator' })),
         },
       };
     }

@@ -1,7 +1,8 @@
 import type pg from 'pg';
-import { JOB_STATES, TERMINAL_STATES, type JobState } from '../job-states.ts';
-import type { BatchMeta, JobRow, LeaseInfo, StateCounts, StoreReader } from '../store.ts';
-import type { CheckpointSummary, ModelFigures } from '../summary.ts';
+import { JOB_STATES, TERMINAL_STATES, UNFINISHED_STATES, type JobState } from '../job-states.ts';
+import { ENDPOINT_KINDS } from '../../api/endpoints.ts';
+import type { BatchMeta, JobRow, LeaseInfo, ModelUsage, StateCounts, StoreReader, WorkToSend } from '../store.ts';
+import type { CheckpointSummary, ModelFigures, TokenUsage } from '../summary.ts';
 
 const S = JOB_STATES;
 
@@ -47,6 +48,26 @@ const MODEL_TOKENS_SQL = `
   FROM (SELECT model, result::jsonb->'usage' AS u FROM jobs WHERE batch_id = $1 AND model IS NOT NULL AND result IS NOT NULL) r
   WHERE jsonb_typeof(u) = 'object'
   GROUP BY model`;
+
+/* Spending: usage per model as sent and window; what is still to send, with how many lack a cap. */
+const USAGE_BY_MODEL_SQL = `
+  SELECT sent_model AS model, cw AS "completionWindow", ${TOKEN_SUMS}
+  FROM (
+    SELECT body::jsonb->>'model' AS sent_model, completion_window AS cw, result::jsonb->'usage' AS u
+    FROM jobs WHERE batch_id = $1 AND result IS NOT NULL
+  ) r
+  WHERE jsonb_typeof(u) = 'object'
+  GROUP BY sent_model, cw`;
+
+const CAP_MISSING = `CASE url ${Object.values(ENDPOINT_KINDS)
+  .map((k) => `WHEN '${k.url}' THEN jsonb_typeof(body::jsonb->'${k.maxTokensField}') IS DISTINCT FROM 'number'`)
+  .join(' ')} ELSE true END`;
+
+const WORK_TO_SEND_SQL = `
+  SELECT url, body::jsonb->>'model' AS model, completion_window AS "completionWindow",
+    COUNT(*)::int AS jobs, SUM((${CAP_MISSING})::int)::int AS uncapped
+  FROM jobs WHERE batch_id = $1 AND state = ANY($2)
+  GROUP BY 1, 2, 3`;
 
 const POLLS_SQL = `
   SELECT COALESCE(SUM(poll_count), 0) AS total, COALESCE(MAX(poll_count), 0) AS max,
@@ -135,13 +156,27 @@ export class PgReader implements StoreReader {
     return {
       total,
       counts,
-      unfinished: counts[S.pending] + counts[S.submitted],
+      unfinished: UNFINISHED_STATES.reduce((n, st) => n + counts[st], 0),
       tokens: tokens!,
       requests: { posts: counters['posts'] ?? 0, gets: counters['gets'] ?? 0, retries: counters['retries'] ?? 0 },
       polls: { total: polls!.total, meanPerJob: polls!.background === 0 ? 0 : polls!.total / polls!.background, maxPerJob: polls!.max },
       createdAtMs: (await this.batch())?.createdAtMs ?? null,
       lastFinishedAtMs: polls!.lastFinishedAtMs,
     };
+  }
+
+  async usageByModel(): Promise<ModelUsage[]> {
+    const rows = await this.rows<TokenUsage & { model: string | null; completionWindow: string | null }>(USAGE_BY_MODEL_SQL, [this.batchId]);
+    return rows.map((r) => ({
+      model: String(r.model),
+      completionWindow: r.completionWindow,
+      tokens: { input: r.input, output: r.output, cached: r.cached, reasoning: r.reasoning },
+    }));
+  }
+
+  async workToSend(): Promise<WorkToSend[]> {
+    const rows = await this.rows<WorkToSend>(WORK_TO_SEND_SQL, [this.batchId, [S.pending, S.not_sent_budget]]);
+    return rows.map((r) => ({ ...r, model: String(r.model) }));
   }
 
   oldestSubmitted(limit: number): Promise<JobRow[]> {

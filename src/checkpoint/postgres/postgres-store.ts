@@ -339,6 +339,25 @@ export class PostgresStore extends PgReader implements BatchStore {
     }
   }
 
+  /** Only jobs no worker holds: a claimed one is being sent right now. */
+  async holdForBudget(): Promise<number> {
+    const r = await this.pool.query(
+      `UPDATE jobs SET state = $2, updated_at_ms = $3 WHERE batch_id = $1 AND state = $4 AND (claim_owner IS NULL OR claim_expires_ms < $3)`,
+      [this.batchOrThrow, S.not_sent_budget, Date.now(), S.pending],
+    );
+    return r.rowCount ?? 0;
+  }
+
+  async releaseBudgetHold(): Promise<number> {
+    const r = await this.pool.query(`UPDATE jobs SET state = $2, updated_at_ms = $3 WHERE batch_id = $1 AND state = $4`, [
+      this.batchOrThrow,
+      S.pending,
+      Date.now(),
+      S.not_sent_budget,
+    ]);
+    return r.rowCount ?? 0;
+  }
+
   async snapshot<T>(read: (reader: StoreReader) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
     try {
@@ -397,7 +416,7 @@ export class PostgresStore extends PgReader implements BatchStore {
 
   async anyAccepted(): Promise<boolean> {
     const c = await this.counts();
-    return Object.entries(c).some(([s, n]) => s !== S.pending && s !== S.invalid && n > 0);
+    return Object.entries(c).some(([s, n]) => s !== S.pending && s !== S.not_sent_budget && s !== S.invalid && n > 0);
   }
 
   async mayChangeKey(): Promise<boolean> {

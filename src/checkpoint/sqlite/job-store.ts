@@ -51,6 +51,8 @@ const REQUEUE_COLUMNS = `idx, custom_id AS customId, attempt, body_sha256 AS bod
 
 function writeStatements(db: Database.Database) {
   return {
+    holdForBudget: db.prepare(`UPDATE jobs SET state = '${S.not_sent_budget}', updated_at_ms = ? WHERE state = '${S.pending}'`),
+    releaseBudgetHold: db.prepare(`UPDATE jobs SET state = '${S.pending}', updated_at_ms = ? WHERE state = '${S.not_sent_budget}'`),
     // Positional parameters: binding an argument list is cheaper than a named object per row.
     insert: db.prepare(
       `INSERT INTO jobs (idx, line_no, custom_id, url, body, body_sha256, completion_window, state, attempt,
@@ -193,6 +195,18 @@ export class SqliteJobStore {
 
   release(idxs: Iterable<number>): void {
     for (const idx of idxs) this.claimed.delete(idx);
+  }
+
+  /** pending → not_sent_budget (to true) or back (to false), for every such job; the caller owns the transaction. */
+  holdForBudget(hold: boolean): number {
+    const n = (hold ? this.w.holdForBudget : this.w.releaseBudgetHold).run(Date.now()).changes;
+    if (n > 0) {
+      const delta = new TotalsDelta();
+      delta.add(S.pending, hold ? -n : n);
+      delta.add(S.not_sent_budget, hold ? n : -n);
+      this.totals.write(delta);
+    }
+    return n;
   }
 
   pollNow(responseId: string): boolean {

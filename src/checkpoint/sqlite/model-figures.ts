@@ -3,7 +3,7 @@ import { ENDPOINT_KINDS, type UsagePaths } from '../../api/endpoints.ts';
 import type { StateCounts } from '../store.ts';
 import type { ModelFigures, TokenUsage } from '../summary.ts';
 
-function usageSum(field: keyof UsagePaths): string {
+export function usageSum(field: keyof UsagePaths): string {
   const paths = [...new Set(Object.values(ENDPOINT_KINDS).flatMap((k) => k.usage[field]))];
   return `COALESCE(SUM(COALESCE(${paths.map((p) => `json_extract(u, '$.${p}')`).join(', ')}, 0)), 0) AS ${field}`;
 }

@@ -71,7 +71,9 @@ export class SqliteRunningTotals {
          polls AS total, max_polls AS max, background, last_finished_at_ms AS lastFinishedAtMs
        FROM job_totals WHERE id = 1`,
     );
-    this.accepted = db.prepare(`SELECT 1 FROM job_counts WHERE state NOT IN ('${JOB_STATES.pending}', '${JOB_STATES.invalid}') AND n > 0`);
+    this.accepted = db.prepare(
+      `SELECT 1 FROM job_counts WHERE state NOT IN ('${JOB_STATES.pending}', '${JOB_STATES.not_sent_budget}', '${JOB_STATES.invalid}') AND n > 0`,
+    );
     this.addCount = db.prepare('INSERT INTO job_counts (state, n) VALUES (?, ?) ON CONFLICT (state) DO UPDATE SET n = n + excluded.n');
     this.addTotals = db.prepare(
       `UPDATE job_totals SET

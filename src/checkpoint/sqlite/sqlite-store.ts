@@ -15,6 +15,8 @@ import {
   type RetryKeyInput,
   type StateCounts,
   type StoreReader,
+  type ModelUsage,
+  type WorkToSend,
 } from '../store.ts';
 import { toSummary, type CheckpointSummary, type ModelFigures } from '../summary.ts';
 import { SqliteBatchRecord } from './batch-record.ts';
@@ -24,6 +26,7 @@ import { SqliteKeyBookkeeping } from './key-bookkeeping.ts';
 import { SqliteLease } from './lease.ts';
 import { SqliteModelFigures } from './model-figures.ts';
 import { SqliteRunningTotals } from './running-totals.ts';
+import { SqliteSpendQueries } from './spend-queries.ts';
 
 const NO_LOSSES: LostClaims = Object.freeze({ lost: [] as number[] });
 
@@ -41,6 +44,7 @@ export class SqliteStore implements BatchStore {
   private readonly keys: SqliteKeyBookkeeping;
   private readonly totals: SqliteRunningTotals;
   private readonly models: SqliteModelFigures;
+  private readonly spend: SqliteSpendQueries;
   private readonly insertTx: (jobs: readonly NewJob[]) => NewJob[];
   private readonly applyTx: (updates: readonly JobUpdate[], counters: Readonly<Record<string, number>>, now: number) => void;
 
@@ -55,6 +59,7 @@ export class SqliteStore implements BatchStore {
     this.leaseRow = new SqliteLease(this.db, location, readonly);
     this.keys = new SqliteKeyBookkeeping(this.db, this.batchRecord, this.totals);
     this.models = new SqliteModelFigures(this.db);
+    this.spend = new SqliteSpendQueries(this.db);
     // Made once: a transaction function made per call costs the hot path an allocation each time.
     this.insertTx = this.db.transaction((jobs: readonly NewJob[]) => this.jobs.insert(jobs));
     this.applyTx = this.db.transaction((updates: readonly JobUpdate[], counters: Readonly<Record<string, number>>, now: number) => {
@@ -179,6 +184,22 @@ export class SqliteStore implements BatchStore {
         createdAtMs: this.batchRecord.meta()?.createdAtMs ?? null,
       }),
     )();
+  }
+
+  async usageByModel(): Promise<ModelUsage[]> {
+    return this.spend.usageByModel();
+  }
+
+  async workToSend(): Promise<WorkToSend[]> {
+    return this.spend.workToSend();
+  }
+
+  holdForBudget(): Promise<number> {
+    return this.write(() => this.db.transaction(() => this.jobs.holdForBudget(true))());
+  }
+
+  releaseBudgetHold(): Promise<number> {
+    return this.write(() => this.db.transaction(() => this.jobs.holdForBudget(false))());
   }
 
   async oldestSubmitted(limit: number): Promise<JobRow[]> {

@@ -1,0 +1,54 @@
+import type Database from 'better-sqlite3';
+import { ENDPOINT_KINDS } from '../../api/endpoints.ts';
+import { JOB_STATES } from '../job-states.ts';
+import type { ModelUsage, WorkToSend } from '../store.ts';
+import type { TokenUsage } from '../summary.ts';
+import { usageSum } from './model-figures.ts';
+
+const S = JOB_STATES;
+
+/* What spending reads of the jobs table: usage per model and window (actual cost) and the work
+ * still to send per endpoint × model × window (pre-flight models, --max-cost refusals). The model is read from the stored request, as it was sent (the
+ * `model` column is only set for fan-out jobs, hence the aliases that do not shadow it). */
+
+const USAGE_SQL = `
+  SELECT sent_model AS model, window AS completionWindow, ${(['input', 'output', 'cached', 'reasoning'] as const).map(usageSum).join(', ')}
+  FROM (
+    SELECT json_extract(body, '$.model') AS sent_model, completion_window AS window, json_extract(result, '$.usage') AS u
+    FROM jobs WHERE result IS NOT NULL AND json_valid(result)
+  )
+  WHERE u IS NOT NULL
+  GROUP BY sent_model, window`;
+
+const CAP_NULL = `CASE url ${Object.values(ENDPOINT_KINDS)
+  .map((k) => `WHEN '${k.url}' THEN json_extract(body, '$.${k.maxTokensField}') IS NULL`)
+  .join(' ')} ELSE 1 END`;
+
+const TO_SEND_SQL = `
+  SELECT url, json_extract(body, '$.model') AS sentModel, completion_window AS completionWindow,
+    COUNT(*) AS jobs, SUM(${CAP_NULL}) AS uncapped
+  FROM jobs WHERE state IN ('${S.pending}', '${S.not_sent_budget}')
+  GROUP BY url, sentModel, completion_window`;
+
+/** @internal */
+export class SqliteSpendQueries {
+  private readonly usage: Database.Statement;
+  private readonly toSend: Database.Statement;
+
+  constructor(db: Database.Database) {
+    this.usage = db.prepare(USAGE_SQL);
+    this.toSend = db.prepare(TO_SEND_SQL);
+  }
+
+  usageByModel(): ModelUsage[] {
+    return (this.usage.all() as (TokenUsage & { model: unknown; completionWindow: string | null })[]).map((r) => ({
+      model: String(r.model),
+      completionWindow: r.completionWindow,
+      tokens: { input: r.input, output: r.output, cached: r.cached, reasoning: r.reasoning },
+    }));
+  }
+
+  workToSend(): WorkToSend[] {
+    return (this.toSend.all() as (Omit<WorkToSend, 'model'> & { sentModel: unknown })[]).map(({ sentModel, ...r }) => ({ ...r, model: String(sentModel) }));
+  }
+}

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+import { SpendBudget } from '../src/cost/budget.ts';
+import { countTokens as simTokens } from '../src/sim/deterministic.ts';
+import { parsePriceTable } from '../src/cost/prices.ts';
+import { runCli } from './helpers/cli.ts';
+import { usageOf } from './helpers/usage.ts';
+import { MODEL, mismatches, readOutput, writeWorkload, type OutputLine } from './helpers/workload.ts';
+import { simFor } from './helpers/loopback.ts';
+import { testDir } from './helpers/tmp.ts';
+
+const PRICE = { input: 100, output: 400 };
+const CAP = 24;
+const fast = ['--poll-interval', '20ms', '--max-poll-interval', '100ms', '--max-rps', '0', '--concurrency', '8'];
+
+test('--max-cost at about half: sending stops within the cap (in-flight reservations counted), exit 1; a higher cap finishes with one inference per line', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t);
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  const prices = join(dir, 'prices.json');
+  writeFileSync(prices, JSON.stringify({ [MODEL]: { asap: PRICE } }));
+  const n = 120;
+  const expected = writeWorkload(input, n, ['asap']);
+  // What the whole file costs at the simulator, whose usage counts words: half of it is the cap.
+  const full = expected.reduce((usd, e, i) => usd + (simTokens(`Question ${i}: what is ${i} squared?`) * PRICE.input + simTokens(e.text) * PRICE.output) / 1e6, 0);
+  const cap = Number((full / 2).toFixed(6));
+  const args = ['run', input, '-o', output, '--base-url', sim.url, '--prices', prices, '--max-output-tokens', String(CAP), ...fast];
+
+  const first = await runCli([...args, '--max-cost', String(cap)]);
+  assert.equal(first.code, 1, first.stderr);
+  assert.match(first.stderr, /spending cap reached: \$[\d.]+ spent of the \$[\d.]+ cap/);
+  assert.match(first.stderr, /rerun .*--max-cost/);
+  // What the output's answers cost, priced from the usage the simulator reported.
+  const spentIn = (lines: OutputLine[]) =>
+    lines.filter((l) => l.error === null).reduce((usd, l) => {
+      const u = usageOf(l.response!.body);
+      return usd + (u.input * PRICE.input + u.output * PRICE.output) / 1e6;
+    }, 0);
+  const out = readOutput(output);
+  assert.equal(out.length, n, 'the output has a line for every input line');
+  const sent = out.filter((l) => l.error === null).length;
+  const held = out.filter((l) => l.error?.code === 'not_sent_budget').length;
+  assert.equal(sent + held, n);
+  assert.ok(sent > 0 && held > 0, `${sent} sent, ${held} held back`);
+  assert.equal(sim.stats().inferences, sent);
+  assert.ok(spentIn(out) <= cap, `spent ${spentIn(out)} > cap ${cap}`);
+
+  // The same cap again: what the first run spent counts, so what is spent over both stays within it
+  // (the first run stopped while reservations of jobs in flight were still larger than their cost).
+  const again = await runCli([...args, '--max-cost', String(cap)]);
+  assert.equal(again.code, 1, again.stderr);
+  const both = readOutput(output);
+  assert.ok(spentIn(both) <= cap, `spent ${spentIn(both)} over two runs > cap ${cap}`);
+  assert.equal(sim.stats().inferences, both.filter((l) => l.error === null).length);
+  assert.ok(both.some((l) => l.error?.code === 'not_sent_budget'));
+
+  const rest = await runCli([...args, '--max-cost', String(cap * 4)]);
+  assert.equal(rest.code, 0, rest.stderr);
+  assert.deepEqual(mismatches(readOutput(output), expected), []);
+  const stats = sim.stats();
+  assert.equal(stats.inferences, n, 'exactly one inference per line over all runs');
+  assert.equal(stats.duplicateInferences, 0);
+
+  // The actual cost, priced from the stored usage, in the summary and in status.
+  const final = spentIn(readOutput(output));
+  assert.match(rest.stderr, new RegExp(`cost: \\$${final.toPrecision(3).replace('.', '\\.')} from the usage the server reported`));
+  const status = await runCli(['status', '--db', `${output}.checkpoint.sqlite`, '--json', '--prices', prices]);
+  assert.equal(status.code, 0, status.stderr);
+  const cost = (JSON.parse(status.stdout) as { cost: { usd: number; unpriced: unknown[] } }).cost;
+  assert.ok(Math.abs(cost.usd - final) < 1e-9, `status cost ${cost.usd}, by hand ${final}`);
+  assert.deepEqual(cost.unpriced, []);
+});
+
+test('--max-cost is refused without --prices, and for lines without an output cap', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t);
+  const input = join(dir, 'in.jsonl');
+  writeWorkload(input, 3, ['asap']);
+  const prices = join(dir, 'prices.json');
+  writeFileSync(prices, JSON.stringify({ [MODEL]: { asap: PRICE } }));
+  const noPrices = await runCli(['run', input, '-o', join(dir, 'o.jsonl'), '--base-url', sim.url, '--max-cost', '1']);
+  assert.equal(noPrices.code, 2, noPrices.stderr);
+  assert.match(noPrices.stderr, /--max-cost needs --prices/);
+  const uncapped = await runCli(['run', input, '-o', join(dir, 'o.jsonl'), '--base-url', sim.url, '--max-cost', '1', '--prices', prices]);
+  assert.equal(uncapped.code, 2, uncapped.stderr);
+  assert.match(uncapped.stderr, /3 requests set no output cap.*--max-output-tokens/);
+  assert.equal(sim.stats().posts, 0);
+});
+
+test('the budget admits a job only if spent + every reservation held + its own stays within the cap', () => {
+  const prices = parsePriceTable({ m: { asap: { input: 1_000_000, output: 1_000_000 } } }, 'p.json');
+  // 1 USD per token: a job of "a b" (2 tokens with o200k) capped at 3 output tokens reserves 5 USD.
+  const job = (idx: number) => ({ idx, url: '/v1/responses', completionWindow: 'asap', body: JSON.stringify({ model: 'm', input: 'a b', max_output_tokens: 3 }) });
+  const b = new SpendBudget(prices, 14, 1);
+  assert.equal(b.reservation(job(0)), countTokens('a b') + 3);
+  assert.equal(b.tryReserve(job(0)), true);
+  assert.equal(b.tryReserve(job(1)), true);
+  assert.equal(b.committed, 1 + 2 * b.reservation(job(0)));
+  assert.equal(b.tryReserve(job(2)), false, 'a third would pass the cap while two are held');
+  b.settle(0, '/v1/responses', JSON.stringify({ usage: { input_tokens: 2, output_tokens: 1 } }));
+  assert.equal(b.spent, 1 + 3);
+  assert.equal(b.tryReserve(job(2)), true, 'a finished job frees the part of its reservation it did not use');
+});
