@@ -65,6 +65,7 @@ export class Dispatcher {
   private readonly abort = new AbortController();
   private lastProgress = 0;
   private turnStartedAt = 0;
+  private oddSlotToPolls = false;
   /** Pending jobs whose POST had an unknown outcome: when to send again, and how often so far. */
   private readonly deferred = new Map<number, { at: number; rounds: number; row: JobToSend }>();
   /** Response ids a webhook named that were not (or not yet) pollable: applied at the next flush. */
@@ -227,7 +228,14 @@ export class Dispatcher {
     let free = this.client.throttle.allowed - this.inFlight.size;
     this.limit.concurrency = Math.max(1, this.client.throttle.allowed);
     if (free <= 0) return;
-    for (const row of await this.store.claimDuePolls(Date.now(), free)) {
+    // While jobs wait to be sent, due polls get half the free slots (the odd one in turn): a wave
+    // of first polls falling due at once (the 24h window) would otherwise stall submissions.
+    let pollSlots = free;
+    if (!this.exhausted) {
+      this.oddSlotToPolls = !this.oddSlotToPolls;
+      pollSlots = (free + (this.oddSlotToPolls ? 1 : 0)) >> 1;
+    }
+    for (const row of await this.store.claimDuePolls(Date.now(), pollSlots)) {
       this.launch(row);
       free--;
     }
