@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BIN, runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
 import { simFor } from './helpers/loopback.ts';
 import { workloadFor } from './helpers/batch.ts';
 import { testDir } from './helpers/tmp.ts';
@@ -75,6 +79,30 @@ test('a second run on a busy checkpoint is refused; after the first is SIGKILLed
   sim.setLatency(slow.latencyMs);
   const third = await runCli(args);
   assert.equal(third.code, 0, third.stderr);
+  assert.deepEqual(mismatches(readOutput(output), expected), []);
+  assert.equal(sim.stats().duplicateInferences, 0);
+});
+
+test('a runner SIGKILLed with its process group, left a zombie by a parent that does not reap, does not block the rerun', async (t) => {
+  const { sim, input, output, expected } = await workloadFor(t, 60, { sim: slow });
+  const args = ['run', input, '-o', output, '--base-url', sim.url, '--concurrency', '4', ...flags];
+  const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  // As under cron or systemd: the runner leads its own process group (setsid), and its parent (the
+  // shell, become `sleep`) never waits for it, so once killed it stays a zombie.
+  const sh = spawn('sh', ['-c', `setsid ${quoted} & echo $!; exec sleep 600`], {
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', SAIL_API_KEY: 'test-key', SAILBATCH_PROGRESS: 'plain' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  t.after(() => process.kill(-sh.pid!, 'SIGKILL'));
+  const [pidLine] = (await once(sh.stdout!, 'data')) as [Buffer];
+  const pid = Number(pidLine.toString().trim());
+  await waitForOutput(sh, 'running');
+  process.kill(-pid, 'SIGKILL');
+  while (!/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) await sleep(20);
+
+  const again = await runCli(args);
+  assert.equal(again.code, 0, again.stderr);
   assert.deepEqual(mismatches(readOutput(output), expected), []);
   assert.equal(sim.stats().duplicateInferences, 0);
 });

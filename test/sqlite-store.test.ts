@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/checkpoint/sqlite/sqlite-store.ts';
+import { processStartTime } from '../src/process-liveness.ts';
 import type { JobUpdate, NewJob } from '../src/checkpoint/store.ts';
 import { CheckpointBusyError, CheckpointError, StateTransitionError } from '../src/errors.ts';
 import { testDir } from './helpers/tmp.ts';
@@ -356,7 +357,7 @@ describe('lease', () => {
     const a = openCp(t, file);
     const b = openCp(t, file);
     await a.acquireLease('run-a', 60_000);
-    assert.deepEqual({ ...(await a.lease()), heartbeatMs: 0 }, { owner: 'run-a', pid: process.pid, host: hostname(), heartbeatMs: 0 });
+    assert.deepEqual({ ...(await a.lease()), heartbeatMs: 0 }, { owner: 'run-a', pid: process.pid, host: hostname(), heartbeatMs: 0, pidStarted: processStartTime() });
     await a.acquireLease('run-a', 60_000);
     assert.equal(await a.heartbeat('run-a'), true);
     await assert.rejects(
@@ -399,6 +400,18 @@ describe('lease', () => {
     await cp.acquireLease('run-b', 60_000);
     assert.equal((await cp.lease())?.owner, 'run-b');
   });
+});
+
+test('a fresh lease whose pid now names another process (reused: another start time) is taken over', async (t) => {
+  const file = join(testDir(t), 'cp.sqlite');
+  const cp = openCp(t, file);
+  const insert = rawDb(t, file).prepare('INSERT OR REPLACE INTO lease (id, owner, pid, host, heartbeat_ms, pid_started) VALUES (1, ?, ?, ?, ?, ?)');
+  // This test's own pid is alive: only the start time tells that the lease's process is not this one.
+  insert.run('run-old', process.pid, hostname(), Date.now(), processStartTime());
+  await assert.rejects(cp.acquireLease('run-b', 60_000), CheckpointBusyError);
+  insert.run('run-old', process.pid, hostname(), Date.now(), '1');
+  await cp.acquireLease('run-b', 60_000);
+  assert.equal((await cp.lease())?.owner, 'run-b');
 });
 
 describe('counters and read-only access', () => {

@@ -1,3 +1,4 @@
+import { holderGone } from '../process-liveness.ts';
 import { runOptionsSchema } from '../options.ts';
 import type { JobState } from './job-states.ts';
 import { actualCost, type ActualCost } from '../cost/actual-cost.ts';
@@ -31,7 +32,7 @@ export interface BatchStatus extends CheckpointSummary {
   input: string | null;
   /** False while the input is still being validated and stored. */
   loaded: boolean;
-  /** The process holding the run lease, if any. `live` is false once its heartbeat is stale (it died). */
+  /** The process holding the run lease, if any. `live` is false once its heartbeat is stale, or its process is gone (this machine). */
   runner: { pid: number; host: string; heartbeatAgeMs: number; live: boolean } | null;
   /** Submitted jobs, longest out first. */
   oldestRunning: RunningJob[];
@@ -78,7 +79,7 @@ export async function batchStatus(db: string, options: StatusOptions = {}): Prom
         input: batch?.inputPath ?? null,
         loaded: batch?.loadedAtMs != null,
         ...(await r.summary()),
-        runner: lease ? { pid: lease.pid, host: lease.host, heartbeatAgeMs: age, live: age < leaseStaleMs(batch?.optionsJson) } : null,
+        runner: lease ? { pid: lease.pid, host: lease.host, heartbeatAgeMs: age, live: age < leaseStaleMs(batch?.optionsJson) && !holderGone(lease) } : null,
         oldestRunning: (await r.oldestSubmitted(options.running ?? 5)).map((j) => ({
           line: j.lineNo,
           customId: j.customId,

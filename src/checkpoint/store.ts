@@ -156,6 +156,8 @@ export interface LeaseInfo {
   pid: number;
   host: string;
   heartbeatMs: number;
+  /** When the holder's process started (Linux), so a reused pid is not taken for it. */
+  pidStarted?: string | null;
 }
 
 export type StateCounts = Record<JobState, number>;

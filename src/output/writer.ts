@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { chmod, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, basename, extname, join } from 'node:path';
 import type { StoreReader } from '../checkpoint/store.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 import { crashPoint } from '../engine/crash-points.ts';
+import { processGone, processStartTime } from '../process-liveness.ts';
 import { CsvResults, type CsvShape } from './csv-output.ts';
 import { isUnfinished, outputLine } from './output-line.ts';
 
@@ -39,15 +40,41 @@ async function fsyncPath(path: string): Promise<void> {
   }
 }
 
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The temporary file of one writer process: `.<name>.<pid>-<start time>.tmp` beside the target,
+ * so that a later writer of the same target can tell the leftovers of killed writers (their
+ * process is gone) from the file of one still writing, and remove them.
+ */
+function tempName(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}-${processStartTime() ?? '0'}.tmp`);
+}
+
+async function removeLeftovers(path: string): Promise<void> {
+  // Also `.<name>.<pid>.tmp`, the name before the start time was part of it.
+  const mine = new RegExp(`^\\.${escapeRegExp(basename(path))}\\.(\\d+)(?:-(\\d+))?\\.tmp$`);
+  for (const name of await readdir(dirname(path)).catch(() => [])) {
+    const m = mine.exec(name);
+    if (m && processGone(Number(m[1]), m[2] === '0' ? null : m[2])) {
+      await rm(join(dirname(path), name), { force: true });
+    }
+  }
+}
+
 /**
  * Writes the results in input order from the checkpoint (design invariants 4 and 5): to a
  * temporary file beside the target, fsynced, then renamed over it, and the folder fsynced, so a
  * reader sees the old file or the whole new one, never half of one. `errors` writes only the
  * lines of jobs that did not complete. CSV is written a page at a time (one csv-stringify call
- * per page), with the header fixed by the first job written.
+ * per page), with the header fixed by the first job written. What killed writers of the same
+ * target left is removed first.
  */
 export async function writeResults(store: StoreReader, path: string, filter: LineFilter = 'all', format: OutputFormat = 'jsonl'): Promise<WriteResult> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  await removeLeftovers(path);
+  // A file being replaced keeps its mode (a user's 0600 stays 0600); a new one gets the umask's.
+  const mode = (await stat(path).catch(() => undefined))?.mode;
+  const tmp = tempName(path);
   const out = createWriteStream(tmp);
   const csv = format === 'csv' ? new CsvResults(await csvShape(store)) : undefined;
   let lines = 0;
@@ -71,6 +98,7 @@ export async function writeResults(store: StoreReader, path: string, filter: Lin
     if (csv && lines === 0) await write(csv.header(undefined));
     out.end();
     await once(out, 'finish');
+    if (mode !== undefined) await chmod(tmp, mode & 0o7777);
     await fsyncPath(tmp);
     await rename(tmp, path);
     await fsyncPath(dirname(path));

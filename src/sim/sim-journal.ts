@@ -29,5 +29,6 @@ export function readJournal(file: string): JournalEntry[] {
 }
 
 export function appendJournal(file: string, entry: JournalEntry): void {
-  appendFileSync(file, `${JSON.stringify(entry)}\n`);
+  // Like the checkpoint beside it, the journal holds prompts and answers: its owner's only.
+  appendFileSync(file, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
 }

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { CheckpointError } from '../../errors.ts';
 import { assertSchemaReadable, migrate } from './migrations.ts';
 
@@ -26,6 +26,9 @@ function configure(db: Database.Database, file: string, readonly: boolean): void
 export function openDatabase(file: string, readonly: boolean): Database.Database {
   let db: Database.Database | undefined;
   try {
+    // The checkpoint holds every prompt and answer: only its owner reads it. SQLite gives the
+    // -wal and -shm files the mode of the database file.
+    if (!readonly && !existsSync(file)) closeSync(openSync(file, 'a', 0o600));
     db = new Database(file, { readonly, fileMustExist: readonly });
     configure(db, file, readonly);
     return db;

@@ -1,23 +1,14 @@
 import type Database from 'better-sqlite3';
 import { hostname } from 'node:os';
 import { CheckpointBusyError } from '../../errors.ts';
+import { holderGone, processStartTime } from '../../process-liveness.ts';
 import type { LeaseInfo } from '../store.ts';
-
-function deadHere(lease: LeaseInfo): boolean {
-  if (lease.host !== hostname()) return false;
-  try {
-    process.kill(lease.pid, 0);
-    return false;
-  } catch (e) {
-    return (e as { code?: string }).code === 'ESRCH';
-  }
-}
 
 function writeStatements(db: Database.Database) {
   return {
     put: db.prepare(
-      `INSERT INTO lease (id, owner, pid, host, heartbeat_ms) VALUES (1, @owner, @pid, @host, @now)
-       ON CONFLICT (id) DO UPDATE SET owner = @owner, pid = @pid, host = @host, heartbeat_ms = @now`,
+      `INSERT INTO lease (id, owner, pid, host, heartbeat_ms, pid_started) VALUES (1, @owner, @pid, @host, @now, @started)
+       ON CONFLICT (id) DO UPDATE SET owner = @owner, pid = @pid, host = @host, heartbeat_ms = @now, pid_started = @started`,
     ),
     beat: db.prepare('UPDATE lease SET heartbeat_ms = @now WHERE id = 1 AND owner = @owner'),
     drop: db.prepare('DELETE FROM lease WHERE id = 1 AND owner = ?'),
@@ -37,7 +28,7 @@ export class SqliteLease {
     private readonly file: string,
     readonly: boolean,
   ) {
-    this.get = db.prepare('SELECT owner, pid, host, heartbeat_ms AS heartbeatMs FROM lease WHERE id = 1');
+    this.get = db.prepare('SELECT owner, pid, host, heartbeat_ms AS heartbeatMs, pid_started AS pidStarted FROM lease WHERE id = 1');
     if (!readonly) this.wStmts = writeStatements(db);
   }
 
@@ -56,7 +47,7 @@ export class SqliteLease {
     this.db
       .transaction(() => {
         const cur = this.current();
-        if (cur && cur.owner !== owner && now - cur.heartbeatMs < staleMs && !deadHere(cur)) {
+        if (cur && cur.owner !== owner && now - cur.heartbeatMs < staleMs && !holderGone(cur)) {
           const ageS = Math.max(0, Math.round((now - cur.heartbeatMs) / 1000));
           throw new CheckpointBusyError(
             `${this.file}: checkpoint is in use by another run (pid ${cur.pid} on ${cur.host}, ` +
@@ -64,7 +55,7 @@ export class SqliteLease {
               `if that process is gone, the lease becomes free ${Math.ceil(staleMs / 1000)}s after its last heartbeat.`,
           );
         }
-        this.w.put.run({ owner, pid: process.pid, host: hostname(), now });
+        this.w.put.run({ owner, pid: process.pid, host: hostname(), now, started: processStartTime() });
       })
       .immediate();
   }

@@ -136,6 +136,11 @@ export const MIGRATIONS: readonly string[] = [
 
   CREATE INDEX jobs_out ON jobs (submitted_at_ms) WHERE state = 'submitted';
   `,
+  // v5: the lease names its process by pid and start time: a pid reused by another process after
+  // the runner died no longer looks like the runner.
+  `
+  ALTER TABLE lease ADD COLUMN pid_started TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
