@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { seededRandom } from '../src/sim/deterministic.ts';
-import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
+import { runCli, spawnCli } from './helpers/cli.ts';
+import { killAtInferences } from './helpers/kill.ts';
 import { simFor } from './helpers/loopback.ts';
 import { testDir } from './helpers/tmp.ts';
 import { readOutput, writeWorkload, type OutputLine } from './helpers/workload.ts';
@@ -42,12 +42,8 @@ test('chaos: 429s, 5xx, dropped POSTs and garbage bodies, killed at random momen
   let finished = false;
   for (let attempt = 0; attempt < 12 && !finished; attempt++) {
     const child = spawnCli(args);
-    if (kills < 5) {
-      await waitForOutput(child, 'running');
-      await sleep(200 + Math.floor(random() * 1500));
-      child.kill('SIGKILL');
-    }
-    const r = await child.result;
+    // Killed at a random point of the batch, later each time, five times at most.
+    const r = kills < 5 ? await killAtInferences(child, storm, Math.floor(((kills + random()) / 5) * LINES * 0.9)) : await child.result;
     if (r.signal === 'SIGKILL') kills++;
     else {
       assert.equal(r.code, 0, r.stderr);

@@ -6,8 +6,8 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse } from 'csv-parse/sync';
 import { openStore } from '../src/checkpoint/open-store.ts';
 import { runBatch } from '../src/engine/runner.ts';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
+import { runCli, spawnCli } from './helpers/cli.ts';
+import { killAtInferences } from './helpers/kill.ts';
 import { REVIEW_SCHEMA, writeReviews } from './helpers/dataset.ts';
 import { simFor } from './helpers/loopback.ts';
 import { testDir } from './helpers/tmp.ts';
@@ -93,17 +93,10 @@ test('SIGKILLed several times during a templated, schema-checked run: complete, 
   const output = join(dir, 'labeled.csv');
   const args = ['run', csv, '-o', output, '--template', template, '--schema', schema, '--output-retries', '2', '--model', MODEL, '--base-url', sim.url,
     '--concurrency', '16', '--poll-interval', '50ms', '--max-poll-interval', '200ms', '--completion-window', 'asap', '--json'];
-  let killed = 0;
-  for (const delay of [100, 350, 700, 1100]) {
-    const child = spawnCli(args);
-    await waitForOutput(child, 'running');
-    await sleep(delay);
-    child.kill('SIGKILL');
-    const r = await child.result;
-    if (r.signal !== 'SIGKILL') break;
-    killed++;
+  for (const inferences of [40, 110, 180, 250]) {
+    const r = await killAtInferences(spawnCli(args), sim, inferences);
+    assert.equal(r.signal, 'SIGKILL', `killed mid-run once ${inferences} inferences had started: ${r.stderr}`);
   }
-  assert.ok(killed >= 3, `killed mid-run ${killed} times`);
   const final = await runCli(args);
   assert.ok(final.code === 0 || final.code === 1, final.stderr);
   const summary = JSON.parse(final.stdout) as { outputRetries: number; counts: { completed: number; invalid_output: number } };

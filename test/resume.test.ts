@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
+import { killAtInferences } from './helpers/kill.ts';
 import { simFor } from './helpers/loopback.ts';
 import { workloadFor } from './helpers/batch.ts';
 import { testDir } from './helpers/tmp.ts';
@@ -16,19 +16,10 @@ test('SIGKILLed several times mid-run and rerun: complete ordered output, exactl
   const args = ['run', input, '-o', output, '--base-url', sim.url, '--concurrency', '16', ...fastFlags];
 
   // Kill at different moments: during the first submissions, while polling, late in the run.
-  const kills = [150, 400, 700, 1000];
-  let killed = 0;
-  for (const delay of kills) {
-    const child = spawnCli(args);
-    await waitForOutput(child, 'running');
-    await sleep(delay);
-    child.kill('SIGKILL');
-    const r = await child.result;
-    if (r.code === 0) break;
-    assert.equal(r.signal, 'SIGKILL', r.stderr);
-    killed++;
+  for (const inferences of [60, 140, 220, 300]) {
+    const r = await killAtInferences(spawnCli(args), sim, inferences);
+    assert.equal(r.signal, 'SIGKILL', `killed mid-run once ${inferences} inferences had started: ${r.stderr}`);
   }
-  assert.ok(killed >= 3, `killed mid-run ${killed} times`);
 
   const final = await runCli(args);
   assert.equal(final.code, 0, final.stderr);

@@ -187,7 +187,8 @@ export class Dispatcher {
       this.unclaimed = [];
       await this.store.release(idxs);
     }
-    if (updates.some((x) => x.update.kind === 'submitted')) crashPoint('checkpoint-written');
+    // One pass per submission written, not per flush: how many a flush holds depends on timing.
+    for (const x of updates) if (x.update.kind === 'submitted') crashPoint('checkpoint-written');
     for (const { update, row } of updates) if (!dropped?.has(update.idx)) this.report(update, row);
   }
 
