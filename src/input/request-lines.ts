@@ -1,4 +1,4 @@
-import { InspectedFile } from './inspected-file.ts';
+import { FileSource } from './file-source.ts';
 import { scanJson } from './json-scan.ts';
 import type { LineSource, SourceItem } from './line-source.ts';
 import { normalizeLine, type LineDefaults } from './normalize.ts';
@@ -8,23 +8,13 @@ import { normalizeLine, type LineDefaults } from './normalize.ts';
  * bare Responses bodies). Reads the raw bytes once, through the inspector (UTF-8, line length,
  * fingerprint) and split2; a blank line yields nothing.
  */
-export class RequestLineSource implements LineSource {
-  private readonly input: InspectedFile;
-
+export class RequestLineSource extends FileSource implements LineSource {
   constructor(
-    readonly file: string,
+    file: string,
     private readonly defaults: LineDefaults,
     maxLineBytes: number,
   ) {
-    this.input = new InspectedFile(file, maxLineBytes);
-  }
-
-  get bytesRead(): number {
-    return this.input.bytesRead;
-  }
-
-  sha256(): string {
-    return this.input.sha256();
+    super(file, maxLineBytes);
   }
 
   async *items(): AsyncGenerator<SourceItem> {
@@ -32,15 +22,9 @@ export class RequestLineSource implements LineSource {
   }
 
   private item(line: number, text: string): SourceItem {
-    const invalid = (field: string, message: string): SourceItem => ({ kind: 'invalid', line, problems: [{ field, message }] });
-    const problem = this.input.problem(line);
-    if (problem) return invalid('', problem);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (e) {
-      return invalid('', `not valid JSON (${(e as Error).message})`);
-    }
+    const json = this.parseLine(line, text);
+    if (!json.ok) return { kind: 'invalid', line, problems: [{ field: '', message: json.message }] };
+    const parsed = json.value;
     const readable = (parsed as { custom_id?: unknown } | null)?.custom_id;
     const customId = typeof readable === 'string' && readable !== '' ? readable : undefined;
     const scan = scanJson(text);

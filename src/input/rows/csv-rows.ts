@@ -1,6 +1,6 @@
 import { parse, type Info } from 'csv-parse';
 import { UsageError } from '../../errors.ts';
-import { InspectedFile } from '../inspected-file.ts';
+import { FileSource } from '../file-source.ts';
 import type { RowItem, RowSource } from './row-source.ts';
 
 const NEWLINE = /\n/g;
@@ -12,23 +12,13 @@ const NEWLINE = /\n/g;
  * Line numbers are counted from each record's raw text, because a quoted newline makes a row
  * span lines.
  */
-export class CsvRowSource implements RowSource {
-  private readonly input: InspectedFile;
-
+export class CsvRowSource extends FileSource implements RowSource {
   constructor(
-    readonly file: string,
+    file: string,
     private readonly delimiter: ',' | '\t',
     maxLineBytes: number,
   ) {
-    this.input = new InspectedFile(file, maxLineBytes);
-  }
-
-  get bytesRead(): number {
-    return this.input.bytesRead;
-  }
-
-  sha256(): string {
-    return this.input.sha256();
+    super(file, maxLineBytes);
   }
 
   async *rows(): AsyncGenerator<RowItem> {
