@@ -3,6 +3,17 @@ import { DEFAULT_BASE_URL } from './api/client.ts';
 import { COMPLETION_WINDOWS } from './api/completion-window.ts';
 
 /**
+ * Options read from the environment when the caller leaves them out, as openai-node reads
+ * OPENAI_API_KEY: the library and the CLI find the same key and server.
+ */
+export const OPTION_ENV = { apiKey: 'SAIL_API_KEY', baseUrl: 'SAIL_BASE_URL' } as const;
+
+/** The environment's value for an option (unset or blank: undefined). */
+export function fromEnv(key: keyof typeof OPTION_ENV): string | undefined {
+  return process.env[OPTION_ENV[key]]?.trim() || undefined;
+}
+
+/**
  * Every run option, its default and its unit, in one place. The CLI parses its flags through
  * this same schema (argv-to-options), so the library and the CLI cannot disagree.
  */
@@ -37,10 +48,10 @@ export const runOptionsSchema = z.object({
   promptCacheKey: z.string().min(1).max(256).optional(),
   /** Checkpoint SQLite file. @default `<output>.checkpoint.sqlite` */
   db: z.string().min(1).optional(),
-  /** @default https://api.sailresearch.com/v1 (env SAIL_BASE_URL) */
-  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default(DEFAULT_BASE_URL),
-  /** Sail API key (env SAIL_API_KEY). */
-  apiKey: z.string().min(1, { error: 'is empty' }),
+  /** @default env SAIL_BASE_URL, else https://api.sailresearch.com/v1 */
+  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).prefault(() => fromEnv('baseUrl') ?? DEFAULT_BASE_URL),
+  /** Sail API key. @default env SAIL_API_KEY */
+  apiKey: z.string().min(1, { error: 'is empty' }).prefault(() => fromEnv('apiKey') as string),
   /** Model for lines that do not name one. */
   model: z.string().min(1).optional(),
   /** Model for every line, replacing the one it names (batch files written for other models). */
@@ -95,6 +106,9 @@ export const runOptionsSchema = z.object({
 
 export type RunOptionsInput = z.input<typeof runOptionsSchema>;
 export type RunOptions = z.output<typeof runOptionsSchema>;
+
+/** How a caller reaches Sail; the CLI's other commands and `listModels` parse through it. */
+export const apiOptionsSchema = runOptionsSchema.pick({ baseUrl: true, apiKey: true });
 
 export function defaultDbPath(output: string): string {
   return `${output}.checkpoint.sqlite`;

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { UsageError } from './errors.ts';
-import { runOptionsSchema, type RunOptions, type RunOptionsInput } from './options.ts';
+import { OPTION_ENV, runOptionsSchema, type RunOptions, type RunOptionsInput } from './options.ts';
 
 type Issue = z.core.$ZodIssue;
 interface Bounds {
@@ -32,10 +32,12 @@ function range(b: Bounds): string {
 export function describeOptionIssue(issue: Issue, input: Record<string, unknown>, nameOf: (key: string) => string): string {
   const key = String(issue.path[0] ?? '');
   const name = nameOf(key);
-  const value = input[key];
-  if (value === undefined && issue.code === 'invalid_type') return `${name} is required`;
+  const env = Object.hasOwn(OPTION_ENV, key) ? OPTION_ENV[key as keyof typeof OPTION_ENV] : undefined;
+  const fromEnv = input[key] === undefined && env !== undefined && process.env[env] !== undefined;
+  const value = fromEnv ? process.env[env!]!.trim() || undefined : input[key];
+  if (value === undefined && issue.code === 'invalid_type') return env ? `${name} is required: pass it or set ${env}` : `${name} is required`;
   // The API key is a secret: never echoed, not even in an error.
-  const got = key === 'apiKey' ? '' : ` (got ${typeof value === 'string' ? JSON.stringify(value) : String(value)})`;
+  const got = key === 'apiKey' ? '' : ` (got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}${fromEnv ? ` from ${env}` : ''})`;
   const inner = innerOf(key);
   if (inner?.type === 'number' && (issue.code === 'too_small' || issue.code === 'too_big' || issue.code === 'invalid_type')) {
     const kind = inner.isInt ? 'an integer' : 'a number';

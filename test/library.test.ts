@@ -7,8 +7,10 @@ import {
   CheckpointError,
   batchStatus,
   exportResults,
+  listModels,
   openStore,
   runBatch,
+  UsageError,
   type RunnerEventMap,
 } from '../src/index.ts';
 import { simFor } from './helpers/loopback.ts';
@@ -76,4 +78,33 @@ test('an eval pipeline: runBatch with events, then summary, status and export th
 
   await assert.rejects(batchStatus(join(dir, 'missing.sqlite')), CheckpointError);
   await assert.rejects(exportResults(db, join(dir, 'no-such-folder', 'x.jsonl')), /no-such-folder\/x\.jsonl: its folder does not exist/);
+});
+
+test('the library reads SAIL_API_KEY and SAIL_BASE_URL when the options leave them out', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t, { apiKeys: ['env-key'] });
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  writeWorkload(input, 3);
+  const saved = { key: process.env['SAIL_API_KEY'], url: process.env['SAIL_BASE_URL'] };
+  t.after(() => {
+    for (const [name, value] of [['SAIL_API_KEY', saved.key], ['SAIL_BASE_URL', saved.url]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  });
+
+  delete process.env['SAIL_API_KEY'];
+  await assert.rejects(runBatch({ input, output }), (e: unknown) => e instanceof UsageError && e.message === 'apiKey is required: pass it or set SAIL_API_KEY');
+  process.env['SAIL_API_KEY'] = 'env-key';
+  process.env['SAIL_BASE_URL'] = 'not a url';
+  await assert.rejects(runBatch({ input, output }), { message: 'baseUrl must be an http(s) URL (got "not a url" from SAIL_BASE_URL)' });
+
+  process.env['SAIL_BASE_URL'] = sim.url;
+  assert.deepEqual((await listModels()).map((m) => m.id), ['moonshotai/Kimi-K2.5', 'openai/gpt-oss-20b', 'openai/gpt-oss-120b']);
+  const summary = await runBatch({ input, output, pollIntervalMs: 20, maxPollIntervalMs: 100 });
+  assert.equal(summary.counts.completed, 3);
+  assert.equal(sim.stats().unauthorized, 0);
+  // An option given wins over the environment.
+  await assert.rejects(listModels({ apiKey: 'other-key' }), /refused the API key/);
 });

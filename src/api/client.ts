@@ -6,6 +6,7 @@ import { DEFAULT_POLICY, classify, retryDecision, unreachableBoundMs, type Class
 import { Deadlines } from './deadlines.ts';
 import { Exchange, type RawReply } from './exchange.ts';
 import { Throttle } from './throttle.ts';
+import { userAgent } from '../version.ts';
 
 export const DEFAULT_BASE_URL = 'https://api.sailresearch.com/v1';
 
@@ -63,6 +64,7 @@ export class SailClient {
   private readonly origin: string;
   private readonly basePath: string;
   private readonly auth: string;
+  private readonly userAgent = userAgent();
   private readonly deadlines = new Deadlines();
   private readonly inFlight = new Set<{ exchange: Exchange; signal: AbortSignal | undefined }>();
   private readonly watched = new WeakSet<AbortSignal>();
@@ -105,7 +107,7 @@ export class SailClient {
     signal: AbortSignal | undefined,
   ): Promise<ApiReply> {
     const what = `${method} ${endpoint}`;
-    const headers: Record<string, string> = { authorization: this.auth, accept: 'application/json' };
+    const headers: Record<string, string> = { authorization: this.auth, accept: 'application/json', 'user-agent': this.userAgent };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
     const started = Date.now();

@@ -1,6 +1,8 @@
 import { FatalRunError } from '../errors.ts';
 import { ApiError } from './api-error.ts';
-import { DEFAULT_BASE_URL, RequestFailed, SailClient } from './client.ts';
+import { apiOptionsSchema } from '../options.ts';
+import { parseOptions } from '../parse-options.ts';
+import { RequestFailed, SailClient } from './client.ts';
 
 /** One entry of GET /v1/models (OpenAI's shape; extra fields are kept). */
 export interface ModelInfo {
@@ -12,9 +14,10 @@ export interface ModelInfo {
 }
 
 export interface ListModelsOptions {
-  /** @default https://api.sailresearch.com/v1 */
+  /** @default env SAIL_BASE_URL, else https://api.sailresearch.com/v1 */
   baseUrl?: string;
-  apiKey: string;
+  /** @default env SAIL_API_KEY */
+  apiKey?: string;
   /** Timeout of one request. @default 30000 */
   requestTimeoutMs?: number;
   /** Retries on transient errors. @default 2 */
@@ -33,12 +36,12 @@ function refusal(e: ApiError, baseUrl: string): FatalRunError {
 }
 
 /** The models the API key may use, as GET /v1/models lists them. Any failure is a FatalRunError. */
-export async function listModels(o: ListModelsOptions): Promise<ModelInfo[]> {
-  const baseUrl = o.baseUrl ?? DEFAULT_BASE_URL;
+export async function listModels(o: ListModelsOptions = {}): Promise<ModelInfo[]> {
+  const { baseUrl, apiKey } = parseOptions(apiOptionsSchema, { baseUrl: o.baseUrl, apiKey: o.apiKey });
   const timeoutMs = o.requestTimeoutMs ?? 30_000;
   const client = new SailClient({
     baseUrl,
-    apiKey: o.apiKey,
+    apiKey,
     concurrency: 1,
     maxRequestsPerSecond: 0,
     requestTimeoutMs: timeoutMs,

@@ -9,6 +9,7 @@ import { modelsCommand } from './models.ts';
 import { runCommand } from './run.ts';
 import { simCommand } from './sim.ts';
 import { statusCommand } from './status.ts';
+import { packageVersion } from '../version.ts';
 
 const INTERRUPTED: JsonError = { name: 'InterruptedError', message: 'interrupted by a signal; rerun the same command to resume' };
 
@@ -43,6 +44,8 @@ async function parseAndRun(argv: string[], io: CliIo): Promise<number> {
       'Invalid values:': 'invalid value:',
       'Argument: %s, Given: %s, Choices: %s': '--%s must be one of the choices (got %s): %s',
     })
+    // Our own version: yargs would guess from the package.json above its own install, the depending project's.
+    .version(packageVersion())
     .recommendCommands()
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .epilogue('Exit codes: 0 all completed, 1 some did not, 2 bad usage or input, 3 run-wide fatal error, 130 interrupted (rerun resumes).')

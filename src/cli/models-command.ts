@@ -1,13 +1,12 @@
 import { listModels } from '../api/list-models.ts';
 import { EXIT, UsageError } from '../errors.ts';
-import { apiKeyOf } from './api-flags.ts';
+import { fromEnv } from '../options.ts';
 import type { CliIo } from './io.ts';
 import type { ModelsArgs } from './models.ts';
 
 export async function executeModels(args: ModelsArgs, io: CliIo): Promise<number> {
-  const apiKey = apiKeyOf(args);
-  if (!apiKey) throw new UsageError('no API key: pass --api-key or set SAIL_API_KEY');
-  const models = await listModels({ baseUrl: args['base-url'], apiKey, signal: io.signal }).catch((e: unknown) => {
+  if (!args['api-key'] && !fromEnv('apiKey')) throw new UsageError('no API key: pass --api-key or set SAIL_API_KEY');
+  const models = await listModels({ baseUrl: args['base-url'], apiKey: args['api-key'], signal: io.signal }).catch((e: unknown) => {
     if (io.signal.aborted) return undefined;
     throw e;
   });

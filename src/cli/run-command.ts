@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { RunnerEventMap } from '../engine/events.ts';
 import { runBatch, type RunSummary } from '../engine/runner.ts';
-import { defaultDbPath } from '../options.ts';
+import { defaultDbPath, fromEnv } from '../options.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import { formatCount, formatDuration, formatRequests, formatStateCounts, formatTokens, plural } from '../progress/human-format.ts';
 import { IssueDigest } from '../progress/issue-digest.ts';
@@ -63,7 +63,7 @@ export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {
   // Always the simulator's own key: a real key is never sent to it, and its fingerprint keeps a
   // simulated checkpoint from ever being resumed against Sail (and vice versa).
   if (args.simulate) raw.apiKey = SIMULATOR_KEY;
-  else if (!raw.apiKey) throw new UsageError('no API key: pass --api-key or set SAIL_API_KEY (or try --simulate to run on the built-in simulator)');
+  else if (!raw.apiKey && !fromEnv('apiKey')) throw new UsageError('no API key: pass --api-key or set SAIL_API_KEY (or try --simulate to run on the built-in simulator)');
   const options = parseRunOptions(raw, flagOf);
   const intervalMs = parseDuration('log-every', args['log-every']);
   const issues = new IssueDigest(io.stderr, { errorsFile: args['errors-file'], keepAll: args.json });

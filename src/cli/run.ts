@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { COMPLETION_WINDOWS } from '../api/completion-window.ts';
-import { apiFlags, apiKeyOf, type ApiArgs } from './api-flags.ts';
+import { apiFlags, type ApiArgs } from './api-flags.ts';
 import { optionalDuration } from './duration.ts';
 import type { CliIo } from './io.ts';
 
@@ -124,7 +124,7 @@ export function argvToRunOptions(a: RunArgs) {
     output: a.output,
     db: a.db,
     baseUrl: a['base-url'],
-    apiKey: apiKeyOf(a),
+    apiKey: a['api-key'],
     model: a.model,
     forceModel: a['force-model'],
     completionWindow: a['completion-window'] as (typeof COMPLETION_WINDOWS)[number],

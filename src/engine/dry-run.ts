@@ -34,7 +34,7 @@ export interface DryRunReport extends WorkEstimate {
 }
 
 /** A dry run needs no API key: nothing is sent. */
-const dryRunOptionsSchema = runOptionsSchema.partial({ apiKey: true });
+const dryRunOptionsSchema = runOptionsSchema.omit({ apiKey: true });
 
 /** Tallies what the loader would store, and keeps only what duplicate detection needs: custom_id → line. */
 class TallySink implements JobSink {

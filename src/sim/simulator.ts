@@ -81,6 +81,8 @@ export interface SimStats {
   lastReadyAtMs: number;
   /** Longest gap between two consecutive POSTs: a client that pauses its submissions shows here. */
   maxPostGapMs: number;
+  /** Requests by their User-Agent header ('' for none). */
+  userAgents: Record<string, number>;
 }
 
 interface KeyRecord {
@@ -156,6 +158,7 @@ export class Simulator {
       rejected: 0,
       faults: {},
       webhooksSent: 0,
+      userAgents: {},
       lastRequestAtMs: 0,
       lastReadyAtMs: 0,
       maxPostGapMs: 0,
@@ -273,6 +276,8 @@ export class Simulator {
     }
     if (req.method === 'GET') this.counts.gets++;
     this.counts.lastRequestAtMs = arrived;
+    const agent = req.headers['user-agent'] ?? '';
+    this.counts.userAgents[agent] = (this.counts.userAgents[agent] ?? 0) + 1;
 
     const auth = req.headers.authorization ?? '';
     const token = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
