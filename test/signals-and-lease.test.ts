@@ -13,6 +13,9 @@ import { mismatches, readOutput, writeWorkload } from './helpers/workload.ts';
 
 const flags = ['--poll-interval', '30ms', '--max-poll-interval', '200ms', '--max-rps', '0', '--log-every', '100ms'];
 const slow = { latencyMs: { asap: 400, standard: 800, flex: 1200 } };
+// No job finishes until the test lets it (setLatency): the first run is surely still going when
+// the next starts, however slowly the machine starts it.
+const held = { latencyMs: { asap: 600_000, standard: 600_000, flex: 600_000 } };
 
 test('SIGINT mid-run stops within a few seconds with a resume hint; the rerun completes with no duplicate inference', async (t) => {
   const { sim, input, output, expected } = await workloadFor(t, 200, { sim: slow });
@@ -59,10 +62,7 @@ test('a second SIGINT quits at once, and the batch still resumes', async (t) => 
 });
 
 test('a second run on a busy checkpoint is refused; after the first is SIGKILLed a new run takes over', async (t) => {
-  // Held mid-run: no job can finish before the second run has been refused, however slowly
-  // the machine starts it.
-  const held = { asap: 600_000, standard: 600_000, flex: 600_000 };
-  const { sim, input, output, expected } = await workloadFor(t, 60, { sim: { latencyMs: held } });
+  const { sim, input, output, expected } = await workloadFor(t, 60, { sim: held });
   const args = ['run', input, '-o', output, '--base-url', sim.url, '--concurrency', '4', ...flags];
 
   const first = spawnCli(args);
@@ -84,7 +84,7 @@ test('a second run on a busy checkpoint is refused; after the first is SIGKILLed
 });
 
 test('a runner SIGKILLed with its process group, left a zombie by a parent that does not reap, does not block the rerun', async (t) => {
-  const { sim, input, output, expected } = await workloadFor(t, 60, { sim: slow });
+  const { sim, input, output, expected } = await workloadFor(t, 60, { sim: held });
   const args = ['run', input, '-o', output, '--base-url', sim.url, '--concurrency', '4', ...flags];
   const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   // As under cron or systemd: the runner leads its own process group (setsid), and its parent (the
@@ -100,6 +100,7 @@ test('a runner SIGKILLed with its process group, left a zombie by a parent that 
   await waitForOutput(sh, 'running');
   process.kill(-pid, 'SIGKILL');
   while (!/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) await sleep(20);
+  sim.setLatency(slow.latencyMs);
 
   const again = await runCli(args);
   assert.equal(again.code, 0, again.stderr);
