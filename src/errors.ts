@@ -82,6 +82,17 @@ export class CheckpointError extends SailbatchError {
   override readonly exitCode: ExitCode = EXIT.usage;
 }
 
+/** The checkpoint file is damaged (pages overwritten or cut short), or is not a checkpoint at all. */
+export class CheckpointDamagedError extends CheckpointError {
+  override name = 'CheckpointDamagedError';
+}
+
+/** A disk (or a quota) is full. Everything committed is kept: rerunning after space is freed resumes. */
+export class NoSpaceError extends SailbatchError {
+  override name = 'NoSpaceError';
+  override readonly exitCode: ExitCode = EXIT.fatal;
+}
+
 /** Another process holds the checkpoint's lease. */
 export class CheckpointBusyError extends CheckpointError {
   override name = 'CheckpointBusyError';

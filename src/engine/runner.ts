@@ -217,6 +217,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
   let heartbeat: NodeJS.Timeout | undefined;
   let leaseLost: Error | undefined;
   let resumed: RunSummary['resumed'] = null;
+  let failed = false;
   let onLeaseLost = (e: Error): void => {
     leaseLost = e;
   };
@@ -459,11 +460,19 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       outputRetries: (await store.counters())[OUTPUT_RETRY_COUNTERS.jobs] ?? 0,
       models: o.models ? await store.perModel() : undefined,
     };
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
     clearInterval(heartbeat);
     if (cp) {
-      await cp.releaseLease(owner);
-      await cp.close();
+      // Failing here too (a full disk, a damaged file) must not hide the error that ended the run;
+      // a lease left behind is taken over at once by the next run here, its process being gone.
+      const quiet = (e: unknown) => {
+        if (!failed) throw e;
+      };
+      await cp.releaseLease(owner).catch(quiet);
+      await cp.close().catch(quiet);
     }
   }
 }

@@ -5,6 +5,7 @@ import { dirname, basename, extname, join } from 'node:path';
 import type { StoreReader } from '../checkpoint/store.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 import { crashPoint } from '../engine/crash-points.ts';
+import { NoSpaceError } from '../errors.ts';
 import { processGone, processStartTime } from '../process-liveness.ts';
 import { CsvResults, type CsvShape } from './csv-output.ts';
 import { isUnfinished, outputLine } from './output-line.ts';
@@ -105,6 +106,9 @@ export async function writeResults(store: StoreReader, path: string, filter: Lin
   } catch (e) {
     out.destroy();
     await rm(tmp, { force: true });
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') {
+      throw new NoSpaceError(`no space left on ${dirname(path)} (writing ${path}); free some space and rerun the same command: every result is kept in the checkpoint`, { cause: e });
+    }
     throw e;
   }
   return { lines, unfinished };

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { CheckpointError } from '../../errors.ts';
 import { assertSchemaReadable, migrate } from './migrations.ts';
 
@@ -19,6 +20,15 @@ function configure(db: Database.Database, file: string, readonly: boolean): void
   migrate(db, file);
 }
 
+function writableFolder(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Opens a checkpoint file: a writer migrates it to the current schema, a reader only checks
  * that it can read it. Driver errors become CheckpointErrors that say what to check.
@@ -36,8 +46,13 @@ export function openDatabase(file: string, readonly: boolean): Database.Database
     db?.close();
     if (err instanceof CheckpointError) throw err;
     const code = (err as { code?: string }).code;
-    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-      throw new CheckpointError(`${file}: not a sailbatch checkpoint (${code}); check --db`, { cause: err });
+    if (readonly && code === 'SQLITE_CANTOPEN' && existsSync(file) && !writableFolder(dirname(file))) {
+      throw new CheckpointError(
+        `${file}: cannot open the checkpoint read-only: it is in WAL mode, and SQLite needs ${file}-shm beside it, ` +
+          `which ${dirname(file)} does not allow (a read-only medium?). Copy the checkpoint (with ${file}-wal if there is one) ` +
+          `to a writable folder and give --db the copy.`,
+        { cause: err },
+      );
     }
     // better-sqlite3 says "directory does not exist" for a missing folder, SQLITE_CANTOPEN for a missing file.
     if (readonly && (code === 'SQLITE_CANTOPEN' || (err as Error).message.includes('does not exist'))) {

@@ -20,6 +20,7 @@ import {
 } from '../store.ts';
 import { toSummary, type CheckpointSummary, type ModelFigures } from '../summary.ts';
 import { SqliteBatchRecord } from './batch-record.ts';
+import { storageError, withStorageErrors } from './storage-errors.ts';
 import { openDatabase } from './connection.ts';
 import { SqliteJobStore } from './job-store.ts';
 import { SqliteKeyBookkeeping } from './key-bookkeeping.ts';
@@ -69,7 +70,11 @@ export class SqliteStore implements BatchStore {
   }
 
   static open(file: string, options: { readonly?: boolean } = {}): SqliteStore {
-    return new SqliteStore(file, options.readonly ?? false);
+    try {
+      return withStorageErrors(new SqliteStore(file, options.readonly ?? false), file);
+    } catch (e) {
+      throw storageError(e, file);
+    }
   }
 
   /** Every write goes through here, so a read-only store refuses it with one message. */
