@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { formatDuration, formatRate } from '../src/progress/human-format.ts';
+import { formatDuration, formatRate } from '../src/human-format.ts';
 import { RateMeter } from '../src/progress/rate-meter.ts';
 import { runCli } from './helpers/cli.ts';
 import { simFor } from './helpers/loopback.ts';

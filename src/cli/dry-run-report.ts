@@ -1,7 +1,7 @@
 import { formatRange } from '../cost/cost.ts';
 import type { EstimatedGroup } from '../cost/estimate.ts';
 import type { DryRunReport } from '../engine/dry-run.ts';
-import { formatCount } from '../progress/human-format.ts';
+import { formatCount } from '../human-format.ts';
 
 function capCell(g: { outputTokenCap: number; uncapped: number; requests: number }): string {
   if (g.uncapped === 0) return formatCount(g.outputTokenCap);

@@ -1,6 +1,6 @@
 import { EXIT } from '../errors.ts';
 import { exportResults } from '../output/export.ts';
-import { formatCount } from '../progress/human-format.ts';
+import { formatCount } from '../human-format.ts';
 import type { ExportArgs } from './export.ts';
 import type { CliIo } from './io.ts';
 

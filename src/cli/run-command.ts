@@ -3,7 +3,7 @@ import type { RunnerEventMap } from '../engine/events.ts';
 import { runBatch, type RunSummary } from '../engine/runner.ts';
 import { defaultDbPath, fromEnv } from '../options.ts';
 import { EXIT, UsageError } from '../errors.ts';
-import { formatCount, formatDuration, formatRequests, formatStateCounts, formatTokens, plural } from '../progress/human-format.ts';
+import { formatCount, formatDuration, formatRequests, formatStateCounts, formatTokens, plural } from '../human-format.ts';
 import { IssueDigest } from '../progress/issue-digest.ts';
 import { describeCost, formatUsd } from '../cost/cost.ts';
 import { attachReporter } from '../progress/reporter.ts';

@@ -2,7 +2,7 @@ import { describeCost } from '../cost/cost.ts';
 import { loadPriceTable } from '../cost/prices.ts';
 import { batchStatus, type BatchStatus } from '../checkpoint/batch-status.ts';
 import { EXIT, UsageError } from '../errors.ts';
-import { formatCount, formatDuration, formatRequests, formatStateCounts, formatTokens } from '../progress/human-format.ts';
+import { formatCount, formatDuration, formatRequests, formatStateCounts, formatTokens } from '../human-format.ts';
 import type { CliIo } from './io.ts';
 import type { StatusArgs } from './status.ts';
 

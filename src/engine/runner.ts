@@ -12,7 +12,7 @@ import type { ModelFigures, PollStats, TokenUsage } from '../checkpoint/summary.
 import { CheckpointBusyError, CheckpointError, EXIT, FatalRunError, UsageError, type InputIssue } from '../errors.ts';
 import { AuthenticationError, PermissionDeniedError } from '../api/api-error.ts';
 import { TERMINAL_STATES } from '../checkpoint/job-states.ts';
-import { formatCount } from '../progress/human-format.ts';
+import { formatCount } from '../human-format.ts';
 import { sameServer } from '../api/same-server.ts';
 import { loadJobs } from '../input/loader.ts';
 import { buildRecipe, type Recipe } from '../input/recipe.ts';

@@ -1,6 +1,6 @@
 import { createWriteStream, openSync, type WriteStream } from 'node:fs';
 import { UsageError, formatIssue, type InputIssue } from '../errors.ts';
-import { formatCount } from './human-format.ts';
+import { formatCount } from '../human-format.ts';
 
 /** Bad lines listed one by one on the terminal; past these, a summary by field and reason. */
 export const LISTED_ISSUES = 20;

@@ -1,7 +1,7 @@
 import cliProgress from 'cli-progress';
 import { TERMINAL_STATES } from '../checkpoint/job-states.ts';
 import type { RunnerEvents, RunnerEventMap } from '../engine/events.ts';
-import { formatCount, formatDuration, formatRate, formatRequests } from './human-format.ts';
+import { formatCount, formatDuration, formatRate, formatRequests } from '../human-format.ts';
 import { RateMeter } from './rate-meter.ts';
 
 export interface ReporterOptions {

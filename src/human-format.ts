@@ -1,4 +1,4 @@
-/** Numbers for people: progress lines, the end-of-run summary and `status`. */
+/** Numbers for people (progress lines, engine phase messages, the end-of-run summary, `status`): no layer of its own, so any layer may use it. */
 
 export function formatCount(n: number): string {
   return Math.round(n).toLocaleString('en-US');
