@@ -6,8 +6,11 @@
  */
 export const MAX_NESTING = 100;
 
-/** The first place where text nests deeper than MAX_NESTING, found without recursion. */
-function tooDeep(text: string): JsonScanProblem | null {
+/**
+ * The 0-based index of the first bracket that nests text deeper than MAX_NESTING, or -1; found
+ * without recursion, so it is safe on any text (the simulator checks request bodies with it too).
+ */
+export function nestingTooDeepAt(text: string): number {
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
@@ -17,12 +20,10 @@ function tooDeep(text: string): JsonScanProblem | null {
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
-      if (++depth > MAX_NESTING) {
-        return { path: '', message: `arrays and objects nest deeper than ${MAX_NESTING} levels (at character ${i + 1}); sailbatch accepts at most ${MAX_NESTING}` };
-      }
+      if (++depth > MAX_NESTING) return i;
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
-  return null;
+  return -1;
 }
 
 /**
@@ -50,8 +51,10 @@ const SMALL = 8;
 const isDelimiter = (c: number) => c === 0x2c || c === 0x5d || c === 0x7d || c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
 
 export function scanJson(text: string): JsonScanProblem | null {
-  const deep = tooDeep(text);
-  if (deep) return deep;
+  const deep = nestingTooDeepAt(text);
+  if (deep >= 0) {
+    return { path: '', message: `arrays and objects nest deeper than ${MAX_NESTING} levels (at character ${deep + 1}); sailbatch accepts at most ${MAX_NESTING}` };
+  }
   let i = 0;
   const n = text.length;
   const stack: (string | number)[] = [];

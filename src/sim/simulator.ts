@@ -5,6 +5,7 @@ import { bodySha256 } from '../api/idempotency-key.ts';
 import { listen } from '../api/listen.ts';
 import { readBody } from '../api/read-body.ts';
 import { ENDPOINT_KINDS, isEndpoint, type Endpoint } from '../api/endpoints.ts';
+import { MAX_NESTING, nestingTooDeepAt } from '../input/json-scan.ts';
 import { safeParseWorded, zodProblems } from '../input/normalize.ts';
 import { requestText, seededRandom, simulatedText } from './deterministic.ts';
 import { brokenAnswer, schemaAnswer } from './schema-answer.ts';
@@ -343,6 +344,11 @@ export class Simulator {
   }
 
   private async create(req: IncomingMessage, res: ServerResponse, endpoint: string, raw: string | null, token: string): Promise<Reply | null> {
+    // Every walk over a body (validation, the body hash) recurses: past the limit the stack would
+    // overflow and the reply be a 500, which clients retry as if the server were at fault.
+    if (raw && nestingTooDeepAt(raw) >= 0) {
+      return err(400, `Request body nests arrays and objects deeper than ${MAX_NESTING} levels.`, 'invalid_request_error', 'invalid_json');
+    }
     let body: unknown;
     try {
       body = raw ? JSON.parse(raw) : undefined;
