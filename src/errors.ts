@@ -101,6 +101,17 @@ export class CheckpointBusyError extends CheckpointError {
 /** A guarded state transition touched no row: a bug or a concurrent writer. */
 export class StateTransitionError extends SailbatchError {
   override name = 'StateTransitionError';
+
+  /** An update its job's state or attempt does not allow; `row` is the job as stored, if it exists. */
+  static refused(
+    update: { idx: number; kind: string; attempt: number },
+    row: { lineNo: number; state: string; attempt: number } | undefined,
+  ): StateTransitionError {
+    return new StateTransitionError(
+      `job ${update.idx} (line ${row?.lineNo}): cannot apply "${update.kind}" for attempt ${update.attempt}; ` +
+        `it is ${row?.state} at attempt ${row?.attempt}. Another process may be writing this checkpoint.`,
+    );
+  }
 }
 
 /** The run cannot go on (bad credentials, API unreachable past the bound). Rerunning resumes. */

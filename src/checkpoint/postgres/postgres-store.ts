@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
-import { CheckpointError } from '../../errors.ts';
+import { CheckpointError, StateTransitionError } from '../../errors.ts';
 import { runOptionsSchema } from '../../options.ts';
 import { JOB_STATES, RETRYABLE_STATES, sourcesOf, type JobState } from '../job-states.ts';
 import { OUTPUT_RETRY_COUNTERS, type BatchMeta, type BatchStore, type JobToPoll, type JobToSend, type JobUpdate, type LostClaims, type NewJob, type OpenStoreOptions, type RetryKeyInput, type SharedBudget, type StoreReader } from '../store.ts';
@@ -25,7 +25,8 @@ type BatchSelector = NonNullable<OpenStoreOptions['batch']>;
 
 const WORK_COLUMNS = `idx, line_no AS "lineNo", custom_id AS "customId", url, completion_window AS "completionWindow", state, attempt`;
 const SEND_COLUMNS = `${WORK_COLUMNS}, body, idempotency_key AS "idempotencyKey"`;
-const POLL_COLUMNS = `${WORK_COLUMNS}, response_id AS "responseId", api_status AS "apiStatus",
+// The body too: a polled answer is checked against the schema its request asked for.
+const POLL_COLUMNS = `${WORK_COLUMNS}, body, response_id AS "responseId", api_status AS "apiStatus",
   submitted_at_ms AS "submittedAtMs", poll_count AS "pollCount"`;
 
 /**
@@ -48,7 +49,8 @@ function claimSql(where: string, order: string, columns: string): string {
 }
 
 const CLAIM_PENDING = claimSql(`state = '${S.pending}'`, 'idx', SEND_COLUMNS);
-const CLAIM_DUE = claimSql(`state = '${S.submitted}' AND next_poll_at_ms <= $6`, 'next_poll_at_ms', POLL_COLUMNS);
+// The poll time comes back too: RETURNING has no order, and a page of due polls goes soonest first.
+const CLAIM_DUE = claimSql(`state = '${S.submitted}' AND next_poll_at_ms <= $6`, 'next_poll_at_ms', `${POLL_COLUMNS}, next_poll_at_ms AS "dueAtMs"`);
 
 /**
  * Applies a page of updates in one statement. Each update carries the state it moves to and
@@ -156,6 +158,11 @@ export class PostgresStore extends PgReader implements BatchStore {
     return this.batchId;
   }
 
+  /** Every write checks here first, so a read-only store refuses it with one message, as SQLite's does. */
+  private writable(): void {
+    if (this.readonly) throw new CheckpointError(`${this.location}: opened read-only`);
+  }
+
   private get ownerOrThrow(): string {
     if (this.owner === undefined) throw new CheckpointError(`${this.location}: this process has not joined batch ${this.batchId} (acquireLease)`);
     return this.owner;
@@ -167,6 +174,7 @@ export class PostgresStore extends PgReader implements BatchStore {
    * then aborts one of them, which is simply run again.
    */
   private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    this.writable();
     for (let attempt = 0; ; attempt++) {
       const c = await this.pool.connect();
       try {
@@ -191,6 +199,7 @@ export class PostgresStore extends PgReader implements BatchStore {
    * --concurrency and --max-rps.
    */
   async createBatch(meta: Omit<BatchMeta, 'loadedAtMs'>): Promise<boolean> {
+    this.writable();
     const options = JSON.parse(meta.optionsJson) as { concurrency?: number; maxRequestsPerSecond?: number };
     const budget = { concurrency: options.concurrency ?? DEFAULT_BUDGET.concurrency, maxRps: options.maxRequestsPerSecond ?? DEFAULT_BUDGET.maxRps };
     const r = await this.rows<{ id: number }>(
@@ -210,12 +219,14 @@ export class PostgresStore extends PgReader implements BatchStore {
   }
 
   async markLoaded(inputBytes: number, inputSha256: string): Promise<void> {
+    this.writable();
     await this.q.query('UPDATE batches SET loaded_at_ms = $2, input_bytes = $3, input_sha256 = $4 WHERE id = $1', [
       this.batchOrThrow, Date.now(), inputBytes, inputSha256,
     ]);
   }
 
   async insertJobs(jobs: readonly NewJob[]): Promise<NewJob[]> {
+    this.writable();
     if (jobs.length === 0) return [];
     const col = <K extends keyof NewJob>(k: K) => jobs.map((j) => j[k] ?? null);
     const r = await this.rows<{ idx: number }>(
@@ -234,18 +245,21 @@ export class PostgresStore extends PgReader implements BatchStore {
   }
 
   async claimPending(limit: number): Promise<JobToSend[]> {
+    this.writable();
     if (limit <= 0) return [];
     const rows = await this.rows<JobToSend>(CLAIM_PENDING, [this.batchOrThrow, this.ownerOrThrow, limit, Date.now(), this.claimTtlMs]);
     return rows.sort((a, b) => a.idx - b.idx);
   }
 
   async claimDuePolls(nowMs: number, limit: number): Promise<JobToPoll[]> {
+    this.writable();
     if (limit <= 0) return [];
-    const rows = await this.rows<JobToPoll>(CLAIM_DUE, [this.batchOrThrow, this.ownerOrThrow, limit, Date.now(), this.claimTtlMs, nowMs]);
-    return rows.sort((a, b) => a.idx - b.idx);
+    const rows = await this.rows<JobToPoll & { dueAtMs: number }>(CLAIM_DUE, [this.batchOrThrow, this.ownerOrThrow, limit, Date.now(), this.claimTtlMs, nowMs]);
+    return rows.sort((a, b) => a.dueAtMs - b.dueAtMs || a.idx - b.idx).map(({ dueAtMs: _, ...job }) => job);
   }
 
   async release(idxs: readonly number[]): Promise<void> {
+    this.writable();
     if (idxs.length === 0) return;
     await this.q.query('UPDATE jobs SET claim_owner = NULL, claim_expires_ms = NULL WHERE batch_id = $1 AND claim_owner = $2 AND idx = ANY($3)', [
       this.batchOrThrow, this.ownerOrThrow, idxs,
@@ -258,6 +272,7 @@ export class PostgresStore extends PgReader implements BatchStore {
   }
 
   async pollNow(responseId: string): Promise<boolean> {
+    this.writable();
     const r = await this.q.query('UPDATE jobs SET next_poll_at_ms = $3 WHERE batch_id = $1 AND response_id = $2 AND state = $4', [
       this.batchOrThrow, responseId, Date.now(), S.submitted,
     ]);
@@ -265,9 +280,18 @@ export class PostgresStore extends PgReader implements BatchStore {
   }
 
   async apply(updates: readonly JobUpdate[], counters: Readonly<Record<string, number>> = {}): Promise<LostClaims> {
+    this.writable();
     const bumps = Object.entries(counters).filter(([, v]) => v !== 0);
     if (updates.length === 0 && bumps.length === 0) return { lost: [] };
     const batch = this.batchOrThrow;
+    // One statement applies the page, so a job updated twice in it would take one of the two at
+    // random; SQLite applies the first and refuses the second, and so does this.
+    const first = new Map<number, JobUpdate>();
+    for (const u of updates) {
+      const earlier = first.get(u.idx);
+      if (earlier) throw StateTransitionError.refused(u, await this.job(u.idx).then((r) => r && { ...r, state: toState(earlier) }));
+      first.set(u.idx, u);
+    }
     return this.tx(async (c) => {
       let lost: number[] = [];
       if (updates.length > 0) {
@@ -291,14 +315,33 @@ export class PostgresStore extends PgReader implements BatchStore {
           updates.map((u) => (u.kind === 'finished' ? null : u.nextPollAtMs)),
           updates.map((u) => fin(u)?.parsed ?? null),
         ]);
-        if (r.rows.length !== updates.length) {
-          const landed = new Set(r.rows.map((x) => x.idx));
-          lost = updates.filter((u) => !landed.has(u.idx)).map((u) => u.idx);
-        }
+        if (r.rows.length !== updates.length) lost = await this.lostOrRefused(c, updates, new Set(r.rows.map((x) => x.idx)));
       }
       if (bumps.length > 0) await c.query(BUMP, [batch, bumps.map(([k]) => k), bumps.map(([, v]) => v)]);
       return { lost };
     });
+  }
+
+  /**
+   * The updates of a page that did not land. A job this worker still holds (or one that does not
+   * exist) was refused by its state or attempt, as SQLite refuses it: StateTransitionError, and
+   * the transaction writes nothing. A job whose claim is gone was taken over by another worker
+   * (or finished by it): its update is dropped and reported lost.
+   */
+  private async lostOrRefused(c: pg.PoolClient, updates: readonly JobUpdate[], landed: ReadonlySet<number>): Promise<number[]> {
+    const missed = updates.filter((u) => !landed.has(u.idx));
+    const rows = (
+      await c.query<{ idx: number; lineNo: number; state: JobState; attempt: number; claimOwner: string | null }>(
+        'SELECT idx, line_no AS "lineNo", state, attempt, claim_owner AS "claimOwner" FROM jobs WHERE batch_id = $1 AND idx = ANY($2)',
+        [this.batchOrThrow, missed.map((u) => u.idx)],
+      )
+    ).rows;
+    const byIdx = new Map(rows.map((r) => [r.idx, r]));
+    for (const u of missed) {
+      const row = byIdx.get(u.idx);
+      if (!row || row.claimOwner === this.owner) throw StateTransitionError.refused(u, row);
+    }
+    return missed.map((u) => u.idx);
   }
 
   requeueUnsuccessful(keyFor: (job: RetryKeyInput) => string): Promise<number> {
@@ -341,6 +384,7 @@ export class PostgresStore extends PgReader implements BatchStore {
 
   /** Only jobs no worker holds: a claimed one is being sent right now. */
   async holdForBudget(): Promise<number> {
+    this.writable();
     const r = await this.pool.query(
       `UPDATE jobs SET state = $2, updated_at_ms = $3 WHERE batch_id = $1 AND state = $4 AND (claim_owner IS NULL OR claim_expires_ms < $3)`,
       [this.batchOrThrow, S.not_sent_budget, Date.now(), S.pending],
@@ -349,6 +393,7 @@ export class PostgresStore extends PgReader implements BatchStore {
   }
 
   async releaseBudgetHold(): Promise<number> {
+    this.writable();
     const r = await this.pool.query(`UPDATE jobs SET state = $2, updated_at_ms = $3 WHERE batch_id = $1 AND state = $4`, [
       this.batchOrThrow,
       S.pending,
@@ -379,6 +424,7 @@ export class PostgresStore extends PgReader implements BatchStore {
    * its owner's last heartbeat.
    */
   async acquireLease(owner: string, staleMs: number): Promise<void> {
+    this.writable();
     this.owner = owner;
     this.claimTtlMs = staleMs;
     await this.beat(this.q, owner);
@@ -432,14 +478,17 @@ export class PostgresStore extends PgReader implements BatchStore {
   }
 
   async noteSendingRun(): Promise<void> {
+    this.writable();
     await this.q.query(BUMP, [this.batchOrThrow, [KEY_COUNTERS.sendingRuns], [1]]);
   }
 
   async noteKeyRejected(): Promise<void> {
+    this.writable();
     if (!(await this.anyAccepted())) await this.q.query(BUMP, [this.batchOrThrow, [KEY_COUNTERS.keyRejected], [1]]);
   }
 
   async destroy(): Promise<void> {
+    this.writable();
     if (this.batchId !== undefined) await this.q.query('DELETE FROM batches WHERE id = $1', [this.batchId]);
     this.batchId = undefined;
     await this.close();

@@ -51,7 +51,10 @@ const REQUEUE_COLUMNS = `idx, custom_id AS customId, attempt, body_sha256 AS bod
 
 function writeStatements(db: Database.Database) {
   return {
-    holdForBudget: db.prepare(`UPDATE jobs SET state = '${S.not_sent_budget}', updated_at_ms = ? WHERE state = '${S.pending}'`),
+    // Not the claimed ones (a JSON array of idx): they are being sent right now.
+    holdForBudget: db.prepare(
+      `UPDATE jobs SET state = '${S.not_sent_budget}', updated_at_ms = ? WHERE state = '${S.pending}' AND idx NOT IN (SELECT value FROM json_each(?))`,
+    ),
     releaseBudgetHold: db.prepare(`UPDATE jobs SET state = '${S.pending}', updated_at_ms = ? WHERE state = '${S.not_sent_budget}'`),
     // Positional parameters: binding an argument list is cheaper than a named object per row.
     insert: db.prepare(
@@ -174,10 +177,19 @@ export class SqliteJobStore {
   }
 
   claimPending(limit: number): JobToSend[] {
-    const rows = this.w.pendingAfter.all(this.cursor, limit) as JobToSend[];
-    for (const row of rows) this.claimed.add(row.idx);
-    if (rows.length > 0) this.cursor = rows[rows.length - 1]!.idx;
-    return rows;
+    const out: JobToSend[] = [];
+    while (out.length < limit) {
+      const rows = this.w.pendingAfter.all(this.cursor, limit - out.length) as JobToSend[];
+      if (rows.length === 0) break;
+      this.cursor = rows[rows.length - 1]!.idx;
+      // Behind a released job the cursor passes jobs that are claimed still: those are skipped.
+      for (const row of rows) {
+        if (this.claimed.has(row.idx)) continue;
+        this.claimed.add(row.idx);
+        out.push(row);
+      }
+    }
+    return out;
   }
 
   claimDuePolls(nowMs: number, limit: number): JobToPoll[] {
@@ -193,18 +205,28 @@ export class SqliteJobStore {
     return rows;
   }
 
+  /** Gives claims back unwritten: a job still pending is handed out again, so the cursor goes back before it. */
   release(idxs: Iterable<number>): void {
+    for (const idx of idxs) {
+      if (this.claimed.delete(idx) && idx <= this.cursor) this.cursor = idx - 1;
+    }
+  }
+
+  /** The claims of jobs whose update was applied: they have left the state they were claimed in. */
+  endClaims(idxs: Iterable<number>): void {
     for (const idx of idxs) this.claimed.delete(idx);
   }
 
-  /** pending → not_sent_budget (to true) or back (to false), for every such job; the caller owns the transaction. */
+  /** pending → not_sent_budget (to true) or back (to false), for every such job not claimed; the caller owns the transaction. */
   holdForBudget(hold: boolean): number {
-    const n = (hold ? this.w.holdForBudget : this.w.releaseBudgetHold).run(Date.now()).changes;
+    const n = (hold ? this.w.holdForBudget.run(Date.now(), JSON.stringify([...this.claimed])) : this.w.releaseBudgetHold.run(Date.now())).changes;
     if (n > 0) {
       const delta = new TotalsDelta();
       delta.add(S.pending, hold ? -n : n);
       delta.add(S.not_sent_budget, hold ? n : -n);
       this.totals.write(delta);
+      // Released jobs are pending again behind the cursor.
+      if (!hold) this.cursor = -1;
     }
     return n;
   }
@@ -237,13 +259,7 @@ export class SqliteJobStore {
       } else {
         applied = this.finished(u, now, delta);
       }
-      if (!applied) {
-        const row = this.job(u.idx);
-        throw new StateTransitionError(
-          `job ${u.idx} (line ${row?.lineNo}): cannot apply "${u.kind}" for attempt ${u.attempt}; ` +
-            `it is ${row?.state} at attempt ${row?.attempt}. Another process may be writing this checkpoint.`,
-        );
-      }
+      if (!applied) throw StateTransitionError.refused(u, this.job(u.idx));
     }
     this.totals.write(delta);
   }

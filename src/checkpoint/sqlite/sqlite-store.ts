@@ -144,7 +144,7 @@ export class SqliteStore implements BatchStore {
     return this.write(() => {
       if (updates.length === 0 && !Object.values(counters).some((n) => n !== 0)) return NO_LOSSES;
       this.applyTx(updates, counters, Date.now());
-      this.jobs.release(updates.map((u) => u.idx));
+      this.jobs.endClaims(updates.map((u) => u.idx));
       return NO_LOSSES;
     });
   }
