@@ -42,6 +42,9 @@ for (const kind of STORE_KINDS) {
       await assertKept(store, 'after every end state');
       const summary = await store.summary();
       assert.deepEqual(summary.tokens, { input: 15, output: 36, cached: 7, reasoning: 5 });
+      const byModel = await store.usageByModel();
+      assert.deepEqual(byModel.map((u) => [u.model, u.completionWindow]), [['m', '24h']]);
+      assert.deepEqual(byModel[0]!.tokens, summary.tokens, 'the cost figures count the same tokens as the summary');
       assert.deepEqual(summary.requests, { posts: 4, gets: 4, retries: 0 });
       assert.equal(summary.unfinished, 0);
       assert.ok(summary.lastFinishedAtMs! > 0);

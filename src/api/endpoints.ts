@@ -168,6 +168,14 @@ export const ENDPOINT_KINDS: Readonly<Record<Endpoint, EndpointKind>> = {
   '/v1/messages': MESSAGES,
 };
 
+/**
+ * Where any endpoint reports a token field, as paths under `usage`: what the stores sum over
+ * results of every endpoint at once. No two endpoints report one figure under two of these.
+ */
+export function usagePathsOfAny(field: keyof UsagePaths): string[] {
+  return [...new Set(Object.values(ENDPOINT_KINDS).flatMap((k) => k.usage[field]))];
+}
+
 export function isEndpoint(url: string): url is Endpoint {
   return (ENDPOINTS as readonly string[]).includes(url);
 }

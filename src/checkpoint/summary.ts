@@ -12,6 +12,9 @@ export interface TokenUsage {
   reasoning: number;
 }
 
+/** The fields of TokenUsage, in the order the stores sum them. */
+export const TOKEN_FIELDS = ['input', 'output', 'cached', 'reasoning'] as const satisfies readonly (keyof TokenUsage)[];
+
 export interface PollStats {
   /** GETs recorded against jobs, over every run. */
   total: number;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ENDPOINT_KINDS, type UsagePaths } from '../../src/api/endpoints.ts';
+import { usagePathsOfAny } from '../../src/api/endpoints.ts';
 import type { StoreReader } from '../../src/checkpoint/store.ts';
 
 /*
@@ -40,8 +40,7 @@ export async function recount(store: StoreReader) {
       const usage = usageOf(r.result);
       if (!usage) continue;
       for (const f of FIELDS) {
-        const paths = [...new Set(Object.values(ENDPOINT_KINDS).flatMap((k) => k.usage[f as keyof UsagePaths]))];
-        tokens[f] += Number(paths.map((p) => at(usage, p)).find((x) => x !== undefined && x !== null) ?? 0);
+        tokens[f] += Number(usagePathsOfAny(f).map((p) => at(usage, p)).find((x) => x !== undefined && x !== null) ?? 0);
       }
     }
   }

@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import { JOB_STATES, TERMINAL_STATES, UNFINISHED_STATES, type JobState } from '../job-states.ts';
-import { ENDPOINT_KINDS } from '../../api/endpoints.ts';
+import { ENDPOINT_KINDS, usagePathsOfAny } from '../../api/endpoints.ts';
 import type { BatchMeta, JobRow, LeaseInfo, ModelUsage, StateCounts, StoreReader, WorkToSend } from '../store.ts';
-import type { CheckpointSummary, ModelFigures, TokenUsage } from '../summary.ts';
+import { TOKEN_FIELDS, type CheckpointSummary, type ModelFigures, type TokenUsage } from '../summary.ts';
 
 const S = JOB_STATES;
 
@@ -23,41 +23,33 @@ const BATCH_COLUMNS = `input_path AS "inputPath", input_bytes AS "inputBytes", i
 
 const UNSUCCESSFUL = TERMINAL_STATES.filter((s) => s !== S.completed);
 
-/*
- * Usage lives in the stored final response object, named differently by each endpoint (see
- * summary.ts for SQLite); ::numeric accepts whatever number the server wrote.
+/**
+ * The four token sums of the usage stored results report, over the batch's jobs that `where`
+ * selects, grouped by `groupBy` (output name → SQL expression over a job): the same query shape
+ * as SQLite's (sqlite/usage-sums.ts), with the endpoints table's paths, the first present wins.
+ * ::numeric accepts whatever number the server wrote.
  */
-const TOKEN_SUMS = `
-    COALESCE(SUM(COALESCE((u->>'input_tokens')::numeric, (u->>'prompt_tokens')::numeric)), 0)::float8 AS input,
-    COALESCE(SUM(COALESCE((u->>'output_tokens')::numeric, (u->>'completion_tokens')::numeric)), 0)::float8 AS output,
-    COALESCE(SUM(
-      COALESCE((u->'input_tokens_details'->>'cached_tokens')::numeric, (u->'prompt_tokens_details'->>'cached_tokens')::numeric, 0)
-      + COALESCE((u->>'cache_read_input_tokens')::numeric, 0)
-    ), 0)::float8 AS cached,
-    COALESCE(SUM(COALESCE(
-      (u->'output_tokens_details'->>'reasoning_tokens')::numeric, (u->'completion_tokens_details'->>'reasoning_tokens')::numeric
-    )), 0)::float8 AS reasoning`;
+function usageSumsSql(where: string, groupBy: Readonly<Record<string, string>> = {}): string {
+  const keys = Object.entries(groupBy);
+  const sum = (f: (typeof TOKEN_FIELDS)[number]) => {
+    const paths = usagePathsOfAny(f).map((p) => `(u #>> '{${p.split('.').join(',')}}')::numeric`);
+    return `COALESCE(SUM(COALESCE(${paths.join(', ')}, 0)), 0)::float8 AS ${f}`;
+  };
+  return `
+    SELECT ${[...keys.map(([name], i) => `k${i} AS "${name}"`), ...TOKEN_FIELDS.map(sum)].join(', ')}
+    FROM (
+      SELECT ${[...keys.map(([, expr], i) => `${expr} AS k${i}`), `result::jsonb->'usage' AS u`].join(', ')}
+      FROM jobs WHERE batch_id = $1 AND result IS NOT NULL AND (${where})
+    ) r
+    WHERE jsonb_typeof(u) = 'object'
+    ${keys.length > 0 ? `GROUP BY ${keys.map((_, i) => `k${i}`).join(', ')}` : ''}`;
+}
 
-const TOKENS_SQL = `
-  SELECT ${TOKEN_SUMS}
-  FROM (SELECT result::jsonb->'usage' AS u FROM jobs WHERE batch_id = $1 AND result IS NOT NULL) r
-  WHERE jsonb_typeof(u) = 'object'`;
-
-const MODEL_TOKENS_SQL = `
-  SELECT model, ${TOKEN_SUMS}
-  FROM (SELECT model, result::jsonb->'usage' AS u FROM jobs WHERE batch_id = $1 AND model IS NOT NULL AND result IS NOT NULL) r
-  WHERE jsonb_typeof(u) = 'object'
-  GROUP BY model`;
-
+const TOKENS_SQL = usageSumsSql('true');
+/** The fan-out model (the `model` column), not the one the request names: --models sets both alike. */
+const MODEL_TOKENS_SQL = usageSumsSql('model IS NOT NULL', { model: 'model' });
 /* Spending: usage per model as sent and window; what is still to send, with how many lack a cap. */
-const USAGE_BY_MODEL_SQL = `
-  SELECT sent_model AS model, cw AS "completionWindow", ${TOKEN_SUMS}
-  FROM (
-    SELECT body::jsonb->>'model' AS sent_model, completion_window AS cw, result::jsonb->'usage' AS u
-    FROM jobs WHERE batch_id = $1 AND result IS NOT NULL
-  ) r
-  WHERE jsonb_typeof(u) = 'object'
-  GROUP BY sent_model, cw`;
+const USAGE_BY_MODEL_SQL = usageSumsSql('true', { model: "body::jsonb->>'model'", completionWindow: 'completion_window' });
 
 const CAP_MISSING = `CASE url ${Object.values(ENDPOINT_KINDS)
   .map((k) => `WHEN '${k.url}' THEN jsonb_typeof(body::jsonb->'${k.maxTokensField}') IS DISTINCT FROM 'number'`)

@@ -1,22 +1,12 @@
 import type Database from 'better-sqlite3';
-import { ENDPOINT_KINDS, type UsagePaths } from '../../api/endpoints.ts';
 import type { StateCounts } from '../store.ts';
 import type { ModelFigures, TokenUsage } from '../summary.ts';
-
-export function usageSum(field: keyof UsagePaths): string {
-  const paths = [...new Set(Object.values(ENDPOINT_KINDS).flatMap((k) => k.usage[field]))];
-  return `COALESCE(SUM(COALESCE(${paths.map((p) => `json_extract(u, '$.${p}')`).join(', ')}, 0)), 0) AS ${field}`;
-}
+import { usageSumsSql } from './usage-sums.ts';
 
 const MODEL_COUNTS_SQL = 'SELECT model, state, COUNT(*) AS n FROM jobs WHERE model IS NOT NULL GROUP BY model, state';
 
-const MODEL_TOKENS_SQL = `
-  SELECT model, ${(['input', 'output', 'cached', 'reasoning'] as const).map(usageSum).join(', ')}
-  FROM (
-    SELECT model, json_extract(result, '$.usage') AS u FROM jobs
-    WHERE model IS NOT NULL AND CASE WHEN json_valid(result) THEN json_type(result, '$.usage') END = 'object'
-  )
-  GROUP BY model`;
+/** The fan-out model (the `model` column), not the one the request names: --models sets both alike. */
+const MODEL_TOKENS_SQL = usageSumsSql('model IS NOT NULL', { model: 'model' });
 
 /**
  * Jobs per state and tokens per model, for the summary of an eval fan-out (--models). A scan of

@@ -1,28 +1,8 @@
 import type Database from 'better-sqlite3';
-import { ENDPOINT_KINDS, type UsagePaths } from '../../api/endpoints.ts';
 import { JOB_STATES, type JobState } from '../job-states.ts';
 import type { StateCounts } from '../store.ts';
-import type { SummaryFigures, TokenUsage } from '../summary.ts';
-
-const TOKEN_FIELDS = ['input', 'output', 'cached', 'reasoning'] as const;
-
-/**
- * Tokens of the stored results of the jobs in a JSON array of idx, by the endpoints table's usage
- * paths (the first present wins). Built from the table when the store opens, so a new endpoint
- * needs no migration; CASE guards json_type from results that are not JSON.
- */
-function usageSql(): string {
-  const sum = (field: keyof UsagePaths) => {
-    const paths = [...new Set(Object.values(ENDPOINT_KINDS).flatMap((k) => k.usage[field]))];
-    return `COALESCE(SUM(COALESCE(${paths.map((p) => `json_extract(u, '$.${p}')`).join(', ')}, 0)), 0) AS ${field}`;
-  };
-  return `SELECT ${TOKEN_FIELDS.map(sum).join(', ')}
-    FROM (
-      SELECT json_extract(result, '$.usage') AS u FROM jobs
-      WHERE idx IN (SELECT value FROM json_each(?))
-        AND CASE WHEN json_valid(result) THEN json_type(result, '$.usage') END = 'object'
-    )`;
-}
+import { TOKEN_FIELDS, type SummaryFigures, type TokenUsage } from '../summary.ts';
+import { usageSumsSql } from './usage-sums.ts';
 
 /** What one transaction changed in the figures `status` reads; written once, at its end. */
 export class TotalsDelta {
@@ -83,7 +63,8 @@ export class SqliteRunningTotals {
          last_finished_at_ms = COALESCE(MAX(last_finished_at_ms, @lastFinishedAtMs), @lastFinishedAtMs, last_finished_at_ms)
        WHERE id = 1`,
     );
-    this.usage = db.prepare(usageSql());
+    // Tokens of the stored results of the jobs in a JSON array of idx.
+    this.usage = db.prepare(usageSumsSql('idx IN (SELECT value FROM json_each(?))'));
   }
 
   tokensOf(idxs: readonly number[]): TokenUsage {

@@ -3,22 +3,16 @@ import { ENDPOINT_KINDS } from '../../api/endpoints.ts';
 import { JOB_STATES } from '../job-states.ts';
 import type { ModelUsage, WorkToSend } from '../store.ts';
 import type { TokenUsage } from '../summary.ts';
-import { usageSum } from './model-figures.ts';
+import { usageSumsSql } from './usage-sums.ts';
 
 const S = JOB_STATES;
 
 /* What spending reads of the jobs table: usage per model and window (actual cost) and the work
- * still to send per endpoint × model × window (pre-flight models, --max-cost refusals). The model is read from the stored request, as it was sent (the
- * `model` column is only set for fan-out jobs, hence the aliases that do not shadow it). */
+ * still to send per endpoint × model × window (pre-flight models, --max-cost refusals). The model
+ * is read from the stored request, as it was sent (the `model` column is only set for fan-out
+ * jobs, hence the alias that does not shadow it in TO_SEND_SQL's GROUP BY). */
 
-const USAGE_SQL = `
-  SELECT sent_model AS model, window AS completionWindow, ${(['input', 'output', 'cached', 'reasoning'] as const).map(usageSum).join(', ')}
-  FROM (
-    SELECT json_extract(body, '$.model') AS sent_model, completion_window AS window, json_extract(result, '$.usage') AS u
-    FROM jobs WHERE result IS NOT NULL AND json_valid(result)
-  )
-  WHERE u IS NOT NULL
-  GROUP BY sent_model, window`;
+const USAGE_SQL = usageSumsSql('result IS NOT NULL', { model: "json_extract(body, '$.model')", completionWindow: 'completion_window' });
 
 const CAP_NULL = `CASE url ${Object.values(ENDPOINT_KINDS)
   .map((k) => `WHEN '${k.url}' THEN json_extract(body, '$.${k.maxTokensField}') IS NULL`)
