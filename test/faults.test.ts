@@ -65,6 +65,18 @@ test('a response the server forgot (404 on poll) ends expired; so does one still
   assert.match(line.error!.message, /past its deadline/);
 });
 
+test('a server that forgets answers seconds after they are done loses none of a 24h batch: the first poll comes soon, not 30 s later', async (t) => {
+  const dir = testDir(t);
+  // Done in 200 ms, forgotten 8 s later: the 24h window's fixed first poll (30 s) would find every one gone.
+  const sim = await simFor(t, { latencyMs: { asap: 200, standard: 200, flex: 200 }, faults: { expireAfterMs: 8_000 } });
+  const input = join(dir, 'in.jsonl');
+  const expected = writeWorkload(input, 30, ['24h', 'flex']);
+  const summary = await runBatch({ input, output: join(dir, 'out.jsonl'), baseUrl: sim.url, maxRequestsPerSecond: 0, apiKey: 'k' });
+  assert.equal(summary.counts.expired, 0, JSON.stringify(summary.counts));
+  assert.equal(summary.exitCode, 0);
+  assert.deepEqual(mismatches(readOutput(join(dir, 'out.jsonl')), expected), []);
+});
+
 test('a 429 storm slows the whole run (fewer requests in flight), and every job still completes once', async (t) => {
   const dir = testDir(t);
   // Replies take 20 ms, so requests really overlap at the server and the in-flight cap bites.

@@ -131,16 +131,32 @@ describe('PollSchedule: the first poll learned from the replies', () => {
     assert.equal(s.firstPollMs('asap'), WINDOW_CADENCE.asap.firstPollMs);
   });
 
-  test('each cadence learns on its own; an explicit --poll-interval turns learning off', () => {
+  test('each cadence learns on its own; an explicit --poll-interval or webhooks turn learning off', () => {
     const s = new PollSchedule({}, mid);
     drive(s, 'priority', 1_000, () => 30);
     assert.ok(s.firstPollMs('asap') < 100, 'asap and priority share a cadence');
-    assert.equal(s.firstPollMs('24h'), WINDOW_CADENCE['24h'].firstPollMs);
-    assert.equal(s.delayMs('24h', 0), WINDOW_CADENCE['24h'].firstPollMs);
+    assert.equal(s.firstPollMs('24h'), WINDOW_CADENCE.asap.firstPollMs, 'the 24h cadence has learned nothing yet');
     const fixed = new PollSchedule({ pollIntervalMs: 500 }, mid);
     drive(fixed, 'asap', 1_000, () => 30);
     assert.equal(fixed.delayMs('asap', 0), 500);
     assert.equal(fixed.delayMs('asap', 1), 750);
+    const webhooks = new PollSchedule({}, mid, false);
+    drive(webhooks, '24h', 100, () => 30);
+    assert.equal(webhooks.delayMs('24h', 0), WINDOW_CADENCE['24h'].firstPollMs, "webhooks: the window's own cadence");
+  });
+
+  test('a fresh schedule polls soon in every window, so a short-lived answer is fetched before the server forgets it', () => {
+    const s = new PollSchedule({}, mid);
+    for (const w of ['asap', '15m', '24h', 'flex', null]) assert.ok(s.delayMs(w, 0) <= 1_000, `${w}: first poll after ${s.delayMs(w, 0)} ms`);
+  });
+
+  test('starting soon, the estimate climbs to a slow server within a dozen first polls, never past the window', () => {
+    const s = new PollSchedule({}, mid);
+    const share = drive(s, '24h', 12, () => 20_000);
+    assert.ok(s.firstPollMs('24h') >= 15_000, `after 12 jobs of 20 s: ${s.firstPollMs('24h')} ms`);
+    assert.ok(share < 0.2, 'the early polls found the jobs running');
+    drive(s, '24h', 200, () => 3_600_000);
+    assert.equal(s.firstPollMs('24h'), WINDOW_CADENCE['24h'].firstPollMs);
   });
 
   test('a poll that came long after it was due says nothing when it finds the job done', () => {

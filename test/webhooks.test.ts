@@ -58,6 +58,26 @@ test('with webhooks on, the same batch finishes with far fewer GETs than with po
   assert.equal(hooked.stats().inferences, 100);
 });
 
+
+test('with webhooks, an answer is fetched as soon as the server says it is done, before a short retention forgets it', async (t) => {
+  const dir = testDir(t);
+  const input = join(dir, 'in.jsonl');
+  const expected = writeWorkload(input, 20, ['24h']);
+  // Forgotten 5 s after it is done, while the safety-net poll of the 24h window is minutes away.
+  const sim = await simFor(t, { latencyMs: { flex: 300 }, faults: { expireAfterMs: 5_000 } });
+  const port = await freePort();
+  const r = await runBatch({
+    input,
+    output: join(dir, 'out.jsonl'),
+    baseUrl: sim.url,
+    apiKey: 'k',
+    maxRequestsPerSecond: 0,
+    webhookUrl: `http://127.0.0.1:${port}/sail-hook`,
+    webhookListen: `127.0.0.1:${port}`,
+  });
+  assert.equal(r.counts.expired, 0, JSON.stringify(r.counts));
+  assert.deepEqual(mismatches(readOutput(join(dir, 'out.jsonl')), expected), []);
+});
 test('a forged webhook (wrong or missing token) is refused with 401 and changes nothing; the real token works', async (t) => {
   const dir = testDir(t);
   const cp = SqliteStore.open(join(dir, 'cp.sqlite'));

@@ -77,7 +77,8 @@ export class Dispatcher {
     private readonly o: DispatcherOptions,
   ) {
     this.limit = pLimit(client.throttle.allowed);
-    this.schedule = new PollSchedule(o, o.random);
+    // With webhooks, polls are a slow safety net whose timing says nothing about the server's pace.
+    this.schedule = new PollSchedule(o, o.random, (o.pollSlowdown ?? 1) === 1);
     // One signal is shared by every request in flight, each adding a listener.
     setMaxListeners(0, this.abort.signal);
   }
@@ -135,8 +136,7 @@ export class Dispatcher {
           row.state === JOB_STATES.pending
             ? await submitJob(this.client, row, () => Date.now() + this.pollDelay(row, 0), signal, this.o.decorate, rounds < DEFER_MS.length)
             : await pollJob(this.client, row, { nextPollAt: this.nextPollAt, deadlineAt: this.deadlineAt, signal });
-        // With webhooks, polls are a slow safety net whose timing says nothing about the server's pace.
-        if (row.state === JOB_STATES.submitted && row.pollCount === 0 && (this.o.pollSlowdown ?? 1) === 1) {
+        if (row.state === JOB_STATES.submitted && row.pollCount === 0) {
           this.schedule.observeFirstPoll(row.completionWindow, sentAt - row.submittedAtMs, update.kind === 'finished');
         }
         answered = true;

@@ -36,6 +36,16 @@ const DONE_AT_FIRST_POLL = 0.97;
 const STEP = 0.3;
 /** The first poll never comes sooner than this after the create's reply. */
 const MIN_FIRST_POLL_MS = 10;
+/**
+ * Where every cadence's estimate starts: soon (the fastest window's first delay). Learning is
+ * lopsided by design: a first poll that finds its job not done raises the estimate by a third,
+ * one that finds it done lowers it by 1%. Started at the window's own delay (30 s for 24h), it took
+ * hundreds of jobs to come down to a server that answers in seconds, and meanwhile every answer
+ * waited up to 30 s for its first poll: a server that keeps a finished response for less than
+ * that answers 404, and the job, paid for, ends `expired`. Started soon, the estimate climbs to a
+ * slow server's pace within a dozen first polls, for a few GETs more at the start of a run.
+ */
+const START_FIRST_POLL_MS = WINDOW_CADENCE.asap.firstPollMs;
 
 /**
  * When to look first. A window's cadence (completion-window.ts) is a guess made before the run
@@ -48,22 +58,28 @@ const MIN_FIRST_POLL_MS = 10;
  * that comes much later than planned (the run was busy) says nothing about the estimate when it
  * finds the job done, and is skipped.
  *
- * The estimate starts at the window's first delay and never exceeds it: learning only makes
- * first polls earlier than the fixed cadence, for servers faster than the window says. Later
- * polls grow from it as before. An explicit --poll-interval turns learning off.
+ * The estimate starts soon (START_FIRST_POLL_MS) and never exceeds the window's first delay:
+ * learning only makes first polls earlier than the fixed cadence, for servers faster than the
+ * window says. Later polls grow from it as before. An explicit --poll-interval turns learning
+ * off, and so do webhooks (`learns` false): polls are then a slow safety net on the window's
+ * own cadence, and the webhook is what says a job is done.
  */
 export class PollSchedule {
   private readonly first = new Map<WindowCadence, number>();
+  private readonly learns: boolean;
 
   constructor(
     private readonly o: PollOverrides,
     private readonly random: () => number,
-  ) {}
+    learns = true,
+  ) {
+    this.learns = learns && o.pollIntervalMs === undefined;
+  }
 
-  /** The learned first delay of this window's cadence (its fixed one until a first poll reports). */
+  /** The learned first delay of this window's cadence (where learning starts until a first poll reports). */
   firstPollMs(window: string | null): number {
     const c = cadence(window);
-    return this.first.get(c) ?? c.firstPollMs;
+    return this.first.get(c) ?? (this.learns ? Math.min(c.firstPollMs, START_FIRST_POLL_MS) : c.firstPollMs);
   }
 
   /** Delay before poll number `pollCount` of a job in `window` (0: the first after submission). */
@@ -76,7 +92,7 @@ export class PollSchedule {
    * estimate moves only on polls that came close enough to it to say something about it.
    */
   observeFirstPoll(window: string | null, elapsedMs: number, done: boolean): void {
-    if (this.o.pollIntervalMs !== undefined) return;
+    if (!this.learns) return;
     const c = cadence(window);
     const current = this.firstPollMs(window);
     if (done && elapsedMs > current * 1.5) return;
