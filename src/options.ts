@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_BASE_URL } from './api/client.ts';
 import { COMPLETION_WINDOWS } from './api/completion-window.ts';
+import { UsageError } from './errors.ts';
 
 /**
  * Options read from the environment when the caller leaves them out, as openai-node reads
@@ -110,6 +111,13 @@ export type RunOptions = z.output<typeof runOptionsSchema>;
 /** How a caller reaches Sail; the CLI's other commands and `listModels` parse through it. */
 export const apiOptionsSchema = runOptionsSchema.pick({ baseUrl: true, apiKey: true });
 
+/** As the input, `-` is stdin (spooled beside the checkpoint); as the output, stdout. */
+export const STDIO = '-';
+
+/** The checkpoint of a run that names none: beside its results file. */
 export function defaultDbPath(output: string): string {
+  if (output === STDIO) {
+    throw new UsageError('-o - writes the results to stdout, so there is no results file to keep the checkpoint beside: name it with --db (a rerun with the same --db resumes)');
+  }
   return `${output}.checkpoint.sqlite`;
 }

@@ -15,7 +15,7 @@ export function exportCommand(io: CliIo): CommandModule<object, ExportArgs> {
     builder: (y) =>
       y
         .option('db', { type: 'string', demandOption: true, describe: 'checkpoint SQLite file' })
-        .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'results file, JSONL or CSV (written atomically, in input order)' })
+        .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'results file, JSONL or CSV (written atomically, in input order); - for stdout' })
         .option('errors', { type: 'string', describe: 'also write the lines that did not complete to this file' })
         .option('format', { type: 'string', choices: ['jsonl', 'csv'], describe: 'output format [default: from the output extension]' }) as unknown as Argv<ExportArgs>,
     handler: async (args) => {

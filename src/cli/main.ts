@@ -27,8 +27,24 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   return code;
 }
 
+/**
+ * yargs reads `--output -` (and a positional `-`, which it parses again as `--input -`) as a flag
+ * with no value, so a lone `-` goes through the parser as a stand-in no argument can spell (argv
+ * cannot hold a NUL) and is turned back into `-` before any command sees its arguments.
+ */
+const DASH = '\u0000-';
+
+function restoreDashes(argv: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(argv)) {
+    if (value === DASH) argv[key] = '-';
+    else if (Array.isArray(value)) argv[key] = value.map((v) => (v === DASH ? '-' : v));
+  }
+}
+
 async function parseAndRun(argv: string[], io: CliIo): Promise<number> {
-  await yargs(argv)
+  const end = argv.indexOf('--');
+  await yargs(argv.map((a, i) => (a === '-' && (end < 0 || i < end) ? DASH : a)))
+    .middleware(restoreDashes, true)
     .scriptName('sailbatch')
     .usage('$0 <command> [options]\n\nRun large JSONL workloads through Sail without losing or double-paying for a line.')
     .command(runCommand(io))

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { RunnerEventMap } from '../engine/events.ts';
 import { runBatch, type RunSummary } from '../engine/runner.ts';
-import { defaultDbPath, fromEnv } from '../options.ts';
+import { defaultDbPath, fromEnv, STDIO } from '../options.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import { formatCount, formatDuration, formatRequests, formatStateCounts, formatTokens, plural } from '../human-format.ts';
 import { IssueDigest } from '../progress/issue-digest.ts';
@@ -26,7 +26,7 @@ export function describeSummary(s: RunSummary): string {
   const wall = formatDuration(s.wallMs);
   const lines = s.stopped
     ? [`stopped after ${wall}: ${parts}.`, 'Rerun the same command to resume; nothing already sent will be paid for again.']
-    : [`finished in ${wall}: ${formatCount(s.total)} ${plural(s.total, 'job')}, ${parts}.`, `results: ${s.output}${s.errorsOutput ? `; lines that did not complete: ${s.errorsOutput}` : ''}`];
+    : [`finished in ${wall}: ${formatCount(s.total)} ${plural(s.total, 'job')}, ${parts}.`, `results: ${s.output === STDIO ? 'written to stdout' : s.output}${s.errorsOutput ? `; lines that did not complete: ${s.errorsOutput}` : ''}`];
   if (s.resumed) lines.push(`resumed: ${formatCount(s.resumed.finishedBefore)} of ${formatCount(s.total)} ${plural(s.total, 'job')} had finished in earlier runs`);
   const notCompleted = s.total - s.counts.completed - s.counts.pending - s.counts.submitted - s.counts.not_sent_budget;
   if (!s.stopped && notCompleted > 0) {
@@ -58,6 +58,9 @@ export function describeSummary(s: RunSummary): string {
 
 export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {
   if (args['dry-run']) return executeDryRun(args, io);
+  if (args.json && (args.output === STDIO || args.errors === STDIO)) {
+    throw new UsageError(`--json and ${args.output === STDIO ? '-o' : '--errors'} - both want stdout (one JSON object, or the results): write the results to a file, or leave out --json`);
+  }
   // Every flag is checked before anything starts: a usage error must not leave a server running.
   const raw = argvToRunOptions(args);
   // Always the simulator's own key: a real key is never sent to it, and its fingerprint keeps a

@@ -50,8 +50,8 @@ export interface RunArgs extends ApiArgs {
 
 export function runFlags<T>(y: Argv<T>) {
   return apiFlags(y)
-    .positional('input', { type: 'string', describe: 'input: a JSONL file of requests, or data rows (CSV, TSV, JSONL objects) with --template/--prompt', demandOption: true })
-    .option('output', { alias: 'o', type: 'string', describe: 'results file, JSONL or CSV (written atomically, in input order)', demandOption: true })
+    .positional('input', { type: 'string', describe: 'input: a JSONL file of requests, or data rows (CSV, TSV, JSONL objects) with --template/--prompt; - reads stdin (kept beside the checkpoint for reruns)', demandOption: true })
+    .option('output', { alias: 'o', type: 'string', describe: 'results file, JSONL or CSV (written atomically, in input order); - for stdout (then --db is needed)', demandOption: true })
     .option('input-format', { type: 'string', choices: ['csv', 'tsv', 'jsonl'], describe: 'format of a data file [default: from its extension]' })
     .option('template', { type: 'string', describe: 'prompt template file: {{column}} placeholders filled from each data row, one request per row' })
     .option('prompt', { type: 'string', describe: 'the prompt template as text, instead of --template' })

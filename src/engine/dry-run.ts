@@ -1,5 +1,7 @@
-import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { z } from 'zod';
 import { isCompletionWindow } from '../api/completion-window.ts';
 import { openStore } from '../checkpoint/open-store.ts';
 import type { NewJob } from '../checkpoint/store.ts';
@@ -10,7 +12,8 @@ import { WorkTally } from '../cost/work-tally.ts';
 import { UsageError } from '../errors.ts';
 import { loadJobs, type JobSink } from '../input/loader.ts';
 import { isEndpoint } from '../api/endpoints.ts';
-import { defaultDbPath, runOptionsSchema, type RunOptionsInput } from '../options.ts';
+import { copyStdin } from '../input/stdin-spool.ts';
+import { defaultDbPath, runOptionsSchema, STDIO, type RunOptionsInput } from '../options.ts';
 import { parseOptions } from '../parse-options.ts';
 import { assertDistinctTargets } from '../output/targets.ts';
 import { safeEmit } from './events.ts';
@@ -85,6 +88,17 @@ export async function dryRunBatch(
   nameOf?: (key: string) => string,
 ): Promise<DryRunReport> {
   const o = parseOptions(dryRunOptionsSchema, input, nameOf);
+  if (o.input !== STDIO) return dryRun(o, hooks);
+  // Nothing is kept by a dry run: stdin is read into a temporary copy, counted, and removed.
+  const dir = await mkdtemp(join(tmpdir(), 'sailbatch-stdin-'));
+  try {
+    return { ...(await dryRun({ ...o, input: await copyStdin(hooks.stdin ?? process.stdin, join(dir, 'stdin')) }, hooks)), input: STDIO };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function dryRun(o: z.output<typeof dryRunOptionsSchema>, hooks: RunHooks): Promise<DryRunReport> {
   const db = o.db ?? defaultDbPath(o.output);
   const prices = o.prices === undefined ? undefined : await loadPriceTable(o.prices);
   const inputStat = await stat(o.input).catch((e: unknown) => {
@@ -93,8 +107,8 @@ export async function dryRunBatch(
   });
   if (inputStat.isDirectory()) throw new UsageError(`${o.input}: is a folder, not a JSONL file`);
   assertDistinctTargets({ db, output: o.output, errors: o.errorsOutput, input: o.input });
-  await assertWritableFolder(o.output, 'output');
-  if (o.errorsOutput) await assertWritableFolder(o.errorsOutput, 'errors output');
+  if (o.output !== STDIO) await assertWritableFolder(o.output, 'output');
+  if (o.errorsOutput && o.errorsOutput !== STDIO) await assertWritableFolder(o.errorsOutput, 'errors output');
 
   const base = { dryRun: true as const, input: resolve(o.input), db, tokenizer: 'o200k_base' as const, prices: o.prices ?? null };
   const existing = await stat(db).then(

@@ -1,9 +1,8 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createReadStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { SailClient } from '../api/client.ts';
 import { idempotencyKey, keyFingerprint, newSalt } from '../api/idempotency-key.ts';
 import { isPostgresUrl, openStore } from '../checkpoint/open-store.ts';
@@ -14,9 +13,11 @@ import { AuthenticationError, PermissionDeniedError } from '../api/api-error.ts'
 import { TERMINAL_STATES } from '../checkpoint/job-states.ts';
 import { formatCount } from '../human-format.ts';
 import { sameServer } from '../api/same-server.ts';
+import { inputChange } from '../input/input-change.ts';
 import { loadJobs } from '../input/loader.ts';
+import { spoolStdin } from '../input/stdin-spool.ts';
 import { buildRecipe, type Recipe } from '../input/recipe.ts';
-import { defaultDbPath, type RunOptions, type RunOptionsInput } from '../options.ts';
+import { defaultDbPath, STDIO, type RunOptions, type RunOptionsInput } from '../options.ts';
 import { parseRunOptions } from '../parse-options.ts';
 import { assertDistinctTargets } from '../output/targets.ts';
 import { outputFormat, writeResults } from '../output/writer.ts';
@@ -74,6 +75,8 @@ export interface RunHooks {
   signal?: AbortSignal;
   /** Every invalid input line, as it is found. */
   onIssue?: (issue: InputIssue) => void;
+  /** What an input of `-` reads. @default process.stdin */
+  stdin?: Readable;
 }
 
 export async function assertWritableFolder(file: string, what: string): Promise<void> {
@@ -99,24 +102,9 @@ export async function assertWritableFolder(file: string, what: string): Promise<
   if (target?.isDirectory()) throw new UsageError(`${what} ${file}: is a folder; give a file path`);
 }
 
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
-  return hash.digest('hex');
-}
-
 /** Refuses an input file that is not the one the checkpoint was made from (design invariant 6). */
 export async function assertSameInput(cp: StoreReader, input: string): Promise<void> {
-  const batch = (await cp.batch())!;
-  const s = await stat(input).catch((e: unknown) => {
-    throw new UsageError(`${input}: cannot read the input file (${(e as Error).message})`, { cause: e });
-  });
-  const changed =
-    s.size !== batch.inputBytes
-      ? `its size changed from ${batch.inputBytes} to ${s.size} bytes`
-      : (await sha256File(input)) !== batch.inputSha256
-        ? 'its content changed (same size, different SHA-256)'
-        : undefined;
+  const changed = await inputChange((await cp.batch())!, input);
   if (changed) {
     throw new CheckpointError(
       `${input} is not the file checkpoint ${cp.location} was made from: ${changed}. ` +
@@ -200,6 +188,10 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
   const events = hooks.events ?? new EventEmitter<RunnerEventMap>();
   const db = o.db ?? defaultDbPath(o.output);
   const random = o.random ?? Math.random;
+  if (o.input === STDIO) {
+    await assertWritableFolder(db, 'checkpoint');
+    o.input = await spoolStdin(hooks.stdin ?? process.stdin, db);
+  }
 
   const inputStat = await stat(o.input).catch((e: unknown) => {
     const code = (e as { code?: string }).code;
@@ -208,8 +200,8 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
   if (inputStat.isDirectory()) throw new UsageError(`${o.input}: is a folder, not a JSONL file`);
   assertDistinctTargets({ db, output: o.output, errors: o.errorsOutput, input: o.input });
   const recipe = await recipeFor(o);
-  await assertWritableFolder(o.output, 'output');
-  if (o.errorsOutput) await assertWritableFolder(o.errorsOutput, 'errors output');
+  if (o.output !== STDIO) await assertWritableFolder(o.output, 'output');
+  if (o.errorsOutput && o.errorsOutput !== STDIO) await assertWritableFolder(o.errorsOutput, 'errors output');
   await assertWritableFolder(db, 'checkpoint');
 
   let cp: BatchStore | undefined = await openStore(db);
@@ -430,7 +422,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       counts[JOB_STATES.not_sent_budget] += held;
     }
     if (!stopped) {
-      phase(events, 'writing', `writing ${o.output}`);
+      phase(events, 'writing', `writing ${o.output === STDIO ? 'the results to stdout' : o.output}`);
       await writeResults(store, o.output, 'all', outputFormat(o.output, o.format));
       if (o.errorsOutput) await writeResults(store, o.errorsOutput, 'errors', outputFormat(o.errorsOutput, o.format));
     }

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
+import { STDIO } from '../options.ts';
 
 /**
  * Refuses output paths that would destroy something: the checkpoint (or its journal), the
@@ -8,7 +9,7 @@ import { UsageError } from '../errors.ts';
 export function assertDistinctTargets(t: { db: string; output: string; errors?: string | undefined; input?: string | undefined }): void {
   const checkpointFiles = ['', '-wal', '-shm'].map((suffix) => resolve(t.db + suffix));
   for (const target of [t.output, t.errors]) {
-    if (target === undefined) continue;
+    if (target === undefined || target === STDIO) continue;
     if (checkpointFiles.includes(resolve(target))) {
       throw new UsageError(`${target}: is the checkpoint itself (or its journal); give another path to write the results to`);
     }

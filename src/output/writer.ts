@@ -2,9 +2,12 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { chmod, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, basename, extname, join } from 'node:path';
+import type { Writable } from 'node:stream';
 import type { StoreReader } from '../checkpoint/store.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 import { crashPoint } from '../engine/crash-points.ts';
+import { FatalRunError } from '../errors.ts';
+import { STDIO } from '../options.ts';
 import { NoSpaceError } from '../errors.ts';
 import { processGone, processStartTime } from '../process-liveness.ts';
 import { CsvResults, type CsvShape } from './csv-output.ts';
@@ -63,53 +66,80 @@ async function removeLeftovers(path: string): Promise<void> {
   }
 }
 
-/**
- * Writes the results in input order from the checkpoint (design invariants 4 and 5): to a
- * temporary file beside the target, fsynced, then renamed over it, and the folder fsynced, so a
- * reader sees the old file or the whole new one, never half of one. `errors` writes only the
- * lines of jobs that did not complete. CSV is written a page at a time (one csv-stringify call
- * per page), with the header fixed by the first job written. What killed writers of the same
- * target left is removed first.
- */
-export async function writeResults(store: StoreReader, path: string, filter: LineFilter = 'all', format: OutputFormat = 'jsonl'): Promise<WriteResult> {
-  await removeLeftovers(path);
-  // A file being replaced keeps its mode (a user's 0600 stays 0600); a new one gets the umask's.
-  const mode = (await stat(path).catch(() => undefined))?.mode;
-  const tmp = tempName(path);
-  const out = createWriteStream(tmp);
+/** Writes the lines a page at a time: memory stays flat, and the store is awaited once per page, not per line. */
+async function writeLines(store: StoreReader, out: Writable, filter: LineFilter, format: OutputFormat): Promise<WriteResult> {
   const csv = format === 'csv' ? new CsvResults(await csvShape(store)) : undefined;
   let lines = 0;
   let unfinished = 0;
   const write = async (text: string) => {
     if (!out.write(text)) await once(out, 'drain');
   };
-  try {
-    // A page at a time: memory stays flat, and the store is awaited once per page, not per line.
-    for (let after = -1, page = await store.jobsPage(after, PAGE); page.length > 0; page = await store.jobsPage(after, PAGE)) {
-      const kept = filter === 'errors' ? page.filter((row) => row.state !== JOB_STATES.completed) : page;
-      if (csv && kept.length > 0) await write(`${lines === 0 ? csv.header(kept[0]) : ''}${csv.lines(kept)}`);
-      for (const row of kept) {
-        if (isUnfinished(row)) unfinished++;
-        if (!csv) await write(`${outputLine(row)}\n`);
-        lines++;
-        crashPoint('output-writing');
-      }
-      after = page[page.length - 1]!.idx;
+  for (let after = -1, page = await store.jobsPage(after, PAGE); page.length > 0; page = await store.jobsPage(after, PAGE)) {
+    const kept = filter === 'errors' ? page.filter((row) => row.state !== JOB_STATES.completed) : page;
+    if (csv && kept.length > 0) await write(`${lines === 0 ? csv.header(kept[0]) : ''}${csv.lines(kept)}`);
+    for (const row of kept) {
+      if (isUnfinished(row)) unfinished++;
+      if (!csv) await write(`${outputLine(row)}\n`);
+      lines++;
+      crashPoint('output-writing');
     }
-    if (csv && lines === 0) await write(csv.header(undefined));
+    after = page[page.length - 1]!.idx;
+  }
+  if (csv && lines === 0) await write(csv.header(undefined));
+  return { lines, unfinished };
+}
+
+/**
+ * `-`: the results go to stdout as they are read, and stdout stays open (the CLI's other output
+ * is on stderr). A reader that goes away (EPIPE) loses nothing: the checkpoint holds every answer.
+ */
+async function writeToStdout(store: StoreReader, filter: LineFilter, format: OutputFormat): Promise<WriteResult> {
+  const out = process.stdout;
+  let failure: Error | undefined;
+  const onError = (e: Error) => (failure ??= e);
+  out.on('error', onError);
+  try {
+    const result = await writeLines(store, out, filter, format);
+    await new Promise<void>((resolve, reject) => out.write('', (e) => (e ? reject(e) : resolve())));
+    if (!failure) return result;
+  } catch (e) {
+    if (!failure) throw e;
+  } finally {
+    out.off('error', onError);
+  }
+  throw new FatalRunError(
+    `stdout closed before all the results were written (${(failure as { code?: string }).code ?? failure.message}); the checkpoint holds them all: \`sailbatch export\` writes them again`,
+    { cause: failure },
+  );
+}
+
+/**
+ * Writes the results in input order from the checkpoint (design invariants 4 and 5): to a
+ * temporary file beside the target, fsynced, then renamed over it, and the folder fsynced, so a
+ * reader sees the old file or the whole new one, never half of one; `-` is stdout. `errors`
+ * writes only the lines of jobs that did not complete. CSV is written a page at a time (one
+ * csv-stringify call per page), with the header fixed by the first job written. What killed
+ * writers of the same target left is removed first.
+ */
+export async function writeResults(store: StoreReader, path: string, filter: LineFilter = 'all', format: OutputFormat = 'jsonl'): Promise<WriteResult> {
+  if (path === STDIO) return writeToStdout(store, filter, format);
+  await removeLeftovers(path);
+  // A file being replaced keeps its mode (a user's 0600 stays 0600); a new one gets the umask's.
+  const mode = (await stat(path).catch(() => undefined))?.mode;
+  const tmp = tempName(path);
+  const out = createWriteStream(tmp);
+  try {
+    const result = await writeLines(store, out, filter, format);
     out.end();
     await once(out, 'finish');
     if (mode !== undefined) await chmod(tmp, mode & 0o7777);
     await fsyncPath(tmp);
     await rename(tmp, path);
     await fsyncPath(dirname(path));
+    return result;
   } catch (e) {
     out.destroy();
     await rm(tmp, { force: true });
-    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') {
-      throw new NoSpaceError(`no space left on ${dirname(path)} (writing ${path}); free some space and rerun the same command: every result is kept in the checkpoint`, { cause: e });
-    }
     throw e;
   }
-  return { lines, unfinished };
 }

@@ -10,12 +10,18 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Spawns the built CLI (what `npx sailbatch` runs) with a clean, loopback-only environment. */
-export function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess & { result: Promise<CliResult> } {
+/**
+ * Spawns the built CLI (what `npx sailbatch` runs) with a clean, loopback-only environment;
+ * `stdin` is piped in (else stdin is closed).
+ */
+export function spawnCli(args: string[], env: Record<string, string> = {}, stdin?: string | Buffer): ChildProcess & { result: Promise<CliResult> } {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', SAIL_API_KEY: 'test-key', SAILBATCH_PROGRESS: 'plain', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  // A child that exits without reading all of it closes the pipe: not an error of the test's.
+  child.stdin?.on('error', () => {});
+  child.stdin?.end(stdin);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -26,8 +32,8 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): Chil
   return Object.assign(child, { result });
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliResult> {
-  const child = spawnCli(args, env);
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000, stdin?: string | Buffer): Promise<CliResult> {
+  const child = spawnCli(args, env, stdin);
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   return child.result.finally(() => clearTimeout(timer));
 }
