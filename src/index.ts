@@ -30,7 +30,7 @@ export type {
   JobToPoll,
   RetryKeyInput,
 } from './checkpoint/store.ts';
-export { OUTPUT_RETRY_COUNTERS } from './checkpoint/store.ts';
+export { OUTPUT_RETRY_COUNTERS, RUN_GAUGES } from './checkpoint/store.ts';
 export { JOB_STATES, TRANSITIONS, TERMINAL_STATES } from './checkpoint/job-states.ts';
 export type { JobState } from './checkpoint/job-states.ts';
 export type { CheckpointSummary, TokenUsage, PollStats, ModelFigures } from './checkpoint/summary.ts';
@@ -51,6 +51,8 @@ export {
   InputError,
   CheckpointError,
   CheckpointBusyError,
+  CheckpointDamagedError,
+  NoSpaceError,
   FatalRunError,
   EXIT,
 } from './errors.ts';

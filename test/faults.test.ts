@@ -94,6 +94,35 @@ test('a 429 storm slows the whole run (fewer requests in flight), and every job 
   assert.equal(sim.stats().duplicateInferences, 0);
 });
 
+test('a steady 5% of 429s does not hold concurrency down: a 300-line run takes at most a few times as long as without them', async (t) => {
+  const dir = testDir(t);
+  const input = join(dir, 'in.jsonl');
+  const expected = writeWorkload(input, 300, ['asap']);
+  // Every request takes 100 ms at the server: the run's pace is set by how many are in flight, and
+  // a second (the cooldown between two cuts) holds few rounds of requests, as on a real network.
+  const timed = async (name: string, rateLimitRate: number) => {
+    const sim = await simFor(t, { faults: { seed: 3, rateLimitRate, retryAfterS: 0.02, slowRate: 1, slowMs: 100 } });
+    const events = new EventEmitter<RunnerEventMap>();
+    let throttled = 0;
+    events.on('run:progress', (p) => (throttled += p.throttledTo === null ? 0 : 1));
+    const output = join(dir, `${name}.jsonl`);
+    const t0 = performance.now();
+    const summary = await runBatch({ input, output, baseUrl: sim.url, ...fast }, { events });
+    const ms = performance.now() - t0;
+    assert.equal(summary.exitCode, 0, name);
+    assert.deepEqual(mismatches(readOutput(output), expected), [], name);
+    assert.equal(sim.stats().duplicateInferences, 0, name);
+    return { ms, throttled, limited: sim.stats().faults['429 random'] ?? 0 };
+  };
+  const clean = await timed('clean', 0);
+  const limited = await timed('limited', 0.05);
+  const ratio = limited.ms / clean.ms;
+  t.diagnostic(`clean ${Math.round(clean.ms)} ms, with ${limited.limited} 429s ${Math.round(limited.ms)} ms: ${ratio.toFixed(2)}x`);
+  assert.ok(limited.limited >= 15, `the simulator answered 429 often enough (${limited.limited})`);
+  assert.ok(limited.throttled > 0, 'progress said the 429s were holding the run back');
+  assert.ok(ratio < 2.5, `5% of 429s made the run ${ratio.toFixed(2)}x as long as without them`);
+});
+
 test('5xx on polls retries the GET, never the POST', async (t) => {
   const dir = testDir(t);
   const sim = await simFor(t, { faults: { seed: 11, serverErrorRate: 0.3 } });

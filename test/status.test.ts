@@ -140,6 +140,40 @@ test('status and export while a run is going in another process; the run is not 
   assert.equal(readFileSync(errors, 'utf8'), '');
 });
 
+test('while 429s hold a run back, its progress line and status in another process say "throttled by 429s: limit N"', async (t) => {
+  const dir = testDir(t);
+  // Jobs held at the server until the test lets them finish: the run is still going, however fast the machine.
+  const hold = { asap: 3_600_000, standard: 3_600_000, flex: 3_600_000 };
+  const sim = await simFor(t, { latencyMs: hold, faults: { retryAfterS: 0.05 } });
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  const db = join(dir, 'batch.sqlite');
+  const expected = writeWorkload(input, 20, ['asap']);
+  const run = spawnCli(['run', input, '-o', output, '--db', db, '--base-url', sim.url, '--concurrency', '2', '--log-every', '100ms', ...flags]);
+  let progress = '';
+  run.stderr!.on('data', (d: Buffer) => (progress += d.toString()));
+  await waitForOutput(run, 'running');
+  // Every request answered 429 from now on: the limit is cut to 1, and no success raises it.
+  sim.setFaults({ rateLimitRate: 1 });
+  await waitForOutput(run, /limit 1\)/);
+  assert.match(progress, /requests in flight \(throttled by 429s: limit 1\)/);
+
+  const json = await runCli(['status', '--db', db, '--json'], {}, 60_000);
+  assert.equal(json.code, 0, json.stderr);
+  assert.equal((JSON.parse(json.stdout) as BatchStatus).runner?.throttledTo, 1);
+  const human = await runCli(['status', '--db', db], {}, 60_000);
+  assert.match(human.stdout, new RegExp(`runner +running: pid ${run.pid} on .*; throttled by 429s: limit 1\n`));
+
+  sim.setFaults({ rateLimitRate: 0 });
+  sim.setLatency({ asap: 50, standard: 50, flex: 50 });
+  const done = await run.result;
+  assert.equal(done.code, 0, done.stderr);
+  assert.deepEqual(mismatches(readOutput(output), expected), []);
+  assert.equal(sim.stats().duplicateInferences, 0);
+  const after = await runCli(['status', '--db', db]);
+  assert.doesNotMatch(after.stdout, /throttled/, 'no run is going: nothing is held back');
+});
+
 test('status and export refuse a missing checkpoint, a bad --limit and writing over the checkpoint, with exit 2', async (t) => {
   const dir = testDir(t);
   const missing = join(dir, 'nope.sqlite');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { after, describe, test } from 'node:test';
 import { JOB_STATES } from '../src/checkpoint/job-states.ts';
-import type { JobUpdate } from '../src/checkpoint/store.ts';
+import { RUN_GAUGES, type JobUpdate } from '../src/checkpoint/store.ts';
 import { CheckpointError } from '../src/errors.ts';
 import { stopPostgres } from './helpers/postgres.ts';
 import { assertKept } from './helpers/recount.ts';
@@ -66,6 +66,17 @@ for (const kind of STORE_KINDS) {
       await store.apply([], { gets: 1, retries: 3 });
       assert.deepEqual(await store.counters(), { posts: 3, gets: 5, retries: 3 });
       assert.deepEqual((await store.summary()).requests, { posts: 3, gets: 5, retries: 3 });
+    });
+
+    test('gauges are set, not added to, beside the counters', async (t) => {
+      const { store } = await storeFor(kind, t);
+      await seed(store, 1);
+      await store.apply([], { posts: 1 }, { [RUN_GAUGES.throttleLimit]: 8 });
+      await claimAndApply(store, [submitted(0)], { posts: 1 });
+      await store.apply([], {}, { [RUN_GAUGES.throttleLimit]: 3 });
+      assert.deepEqual(await store.counters(), { posts: 2, [RUN_GAUGES.throttleLimit]: 3 });
+      await store.apply([], {}, { [RUN_GAUGES.throttleLimit]: 0 });
+      assert.equal((await store.counters())[RUN_GAUGES.throttleLimit], 0);
     });
 
     test('usage per model as sent and window, work to send per endpoint × model × window, figures per fan-out model', async (t) => {

@@ -5,6 +5,7 @@ import { actualCost, type ActualCost } from '../cost/actual-cost.ts';
 import type { PriceTable } from '../cost/prices.ts';
 import { openStore } from './open-store.ts';
 import type { CheckpointSummary } from './summary.ts';
+import { RUN_GAUGES } from './store.ts';
 
 export interface RunningJob {
   line: number;
@@ -32,8 +33,12 @@ export interface BatchStatus extends CheckpointSummary {
   input: string | null;
   /** False while the input is still being validated and stored. */
   loaded: boolean;
-  /** The process holding the run lease, if any. `live` is false once its heartbeat is stale, or its process is gone (this machine). */
-  runner: { pid: number; host: string; heartbeatAgeMs: number; live: boolean } | null;
+  /**
+   * The process holding the run lease, if any. `live` is false once its heartbeat is stale, or its
+   * process is gone (this machine). `throttledTo`: while it is live, the limit the server's 429s
+   * hold its requests in flight to (null when they do not).
+   */
+  runner: { pid: number; host: string; heartbeatAgeMs: number; live: boolean; throttledTo: number | null } | null;
   /** Submitted jobs, longest out first. */
   oldestRunning: RunningJob[];
   /** The first jobs in input order that ended other than completed. */
@@ -74,12 +79,14 @@ export async function batchStatus(db: string, options: StatusOptions = {}): Prom
       const batch = await r.batch();
       const lease = await r.lease();
       const age = lease ? Math.max(0, now - lease.heartbeatMs) : 0;
+      const live = lease !== undefined && age < leaseStaleMs(batch?.optionsJson) && !holderGone(lease);
+      const throttled = live ? ((await r.counters())[RUN_GAUGES.throttleLimit] ?? 0) : 0;
       return {
         db: r.location,
         input: batch?.inputPath ?? null,
         loaded: batch?.loadedAtMs != null,
         ...(await r.summary()),
-        runner: lease ? { pid: lease.pid, host: lease.host, heartbeatAgeMs: age, live: age < leaseStaleMs(batch?.optionsJson) && !holderGone(lease) } : null,
+        runner: lease ? { pid: lease.pid, host: lease.host, heartbeatAgeMs: age, live, throttledTo: throttled > 0 ? throttled : null } : null,
         oldestRunning: (await r.oldestSubmitted(options.running ?? 5)).map((j) => ({
           line: j.lineNo,
           customId: j.customId,

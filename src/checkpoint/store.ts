@@ -162,6 +162,13 @@ export interface LeaseInfo {
 
 export type StateCounts = Record<JobState, number>;
 
+/**
+ * Counters a run sets rather than adds to (`apply`'s `gauges`); `counters()` reads them with the
+ * others. `throttleLimit`: the limit 429s hold the run's requests in flight to, 0 when they do
+ * not, so that `status` in another process can say why a run slowed down (it shows the figure
+ * only while the run is live; with several PostgreSQL workers, the last one to write it).
+ */
+export const RUN_GAUGES = { throttleLimit: 'throttle_limit' } as const;
 /** Counters of --output-retries: rounds done (a resumed run goes on from there) and answers asked again. */
 export const OUTPUT_RETRY_COUNTERS = { rounds: 'output_retry_rounds', jobs: 'output_retries' } as const;
 /** Token usage of the stored results of one model (as sent) in one completion window: what actual cost is priced from. */
@@ -241,7 +248,7 @@ export interface BatchStore extends StoreReader {
   /** Makes a submitted job's poll due now (a completion webhook named it); false if none matched. */
   pollNow(responseId: string): Promise<boolean>;
   /**
-   * Applies a page of updates and counter increments in one transaction, and ends the claims of
+   * Applies a page of updates, counter increments and gauge values (RUN_GAUGES) in one transaction, and ends the claims of
    * the jobs it updates. Each update is guarded by the states its job may leave and by its
    * attempt; one that matches no row throws StateTransitionError and nothing is written.
    * PostgreSQL guards each update by its claim as well: an update whose claim another worker took
@@ -249,7 +256,7 @@ export interface BatchStore extends StoreReader {
    * and its job is returned in `lost` so that the caller forgets it. SQLite's one runner never
    * loses a claim: `lost` is always empty there.
    */
-  apply(updates: readonly JobUpdate[], counters?: Readonly<Record<string, number>>): Promise<LostClaims>;
+  apply(updates: readonly JobUpdate[], counters?: Readonly<Record<string, number>>, gauges?: Readonly<Record<string, number>>): Promise<LostClaims>;
   /**
    * Moves every job that ended unsuccessfully back to pending with attempt + 1. `keyFor` gives
    * the new attempt's idempotency key; it is stored before anything is sent.
@@ -323,7 +330,7 @@ export interface SharedBudget {
    * batch's concurrency while shares move between them.
    */
   renew(owner: string, inFlight: number): Promise<BudgetShare>;
-  /** A 429 reached this worker: every worker pauses until `untilMs` and halves its share. */
+  /** A 429 reached this worker: every worker pauses until `untilMs` and cuts its share (Throttle). */
   rateLimited(untilMs: number): Promise<void>;
 }
 

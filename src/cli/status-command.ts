@@ -11,7 +11,7 @@ function runnerLine(s: BatchStatus): string {
   if (!r) return 'no run is going';
   const who = `pid ${r.pid} on ${r.host}`;
   return r.live
-    ? `running: ${who}, heartbeat ${formatDuration(r.heartbeatAgeMs)} ago`
+    ? `running: ${who}, heartbeat ${formatDuration(r.heartbeatAgeMs)} ago${r.throttledTo === null ? '' : `; throttled by 429s: limit ${r.throttledTo}`}`
     : `no run is going (${who} stopped its heartbeat ${formatDuration(r.heartbeatAgeMs)} ago without finishing: it died or was killed)`;
 }
 

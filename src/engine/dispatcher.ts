@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { SailClient } from '../api/client.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
-import type { BatchStore, JobToPoll, JobToSend, JobUpdate, StateCounts, WorkJob } from '../checkpoint/store.ts';
+import { RUN_GAUGES, type BatchStore, type JobToPoll, type JobToSend, type JobUpdate, type StateCounts, type WorkJob } from '../checkpoint/store.ts';
 import { crashPoint } from './crash-points.ts';
 import { safeEmit, type RequestCounts, type RunnerEvents } from './events.ts';
 import { pollJob } from './poller.ts';
@@ -56,6 +56,8 @@ export class Dispatcher {
   /** Claims of requests that ended without an update (aborted at a stop): given back at the next flush. */
   private unclaimed: number[] = [];
   private flushed: RequestCounts = { posts: 0, gets: 0, retries: 0 };
+  /** The throttle limit last written to the store (0: not throttled); -1 until the first flush, which overwrites what a killed run left. */
+  private flushedThrottle = -1;
   private exhausted = false;
   private stopping = false;
   private fatal: unknown;
@@ -164,8 +166,8 @@ export class Dispatcher {
     });
   }
 
-  /** Writes queued updates and request counts in one transaction, then reports them. */
-  private async flush(): Promise<void> {
+  /** Writes queued updates, request counts and the throttle limit in one transaction, then reports them. */
+  private async flush(final = false): Promise<void> {
     const updates = this.updates;
     this.updates = [];
     for (const { update: u, row } of this.notified.size > 0 ? updates : []) {
@@ -175,11 +177,15 @@ export class Dispatcher {
     }
     const r = { ...this.o.requests };
     const delta = { posts: r.posts - this.flushed.posts, gets: r.gets - this.flushed.gets, retries: r.retries - this.flushed.retries };
+    // A run that has ended holds nothing back, whatever its throttle says.
+    const throttle = final ? 0 : (this.client.throttle.throttledTo ?? 0);
     const { lost } = await this.store.apply(
       updates.map((x) => x.update),
       delta,
+      throttle === this.flushedThrottle ? undefined : { [RUN_GAUGES.throttleLimit]: throttle },
     );
     this.flushed = r;
+    this.flushedThrottle = throttle;
     // Another worker took these jobs over: their updates were dropped, so they are not reported.
     const dropped = lost.length > 0 ? new Set(lost) : undefined;
     if (this.unclaimed.length > 0) {
@@ -221,6 +227,8 @@ export class Dispatcher {
       total: Object.values(this.counts).reduce((a, b) => a + b, 0),
       inFlight: this.inFlight.size,
       allowed: this.client.throttle.allowed,
+      // What the store says, so that the progress line and `status` never disagree.
+      throttledTo: this.flushedThrottle > 0 ? this.flushedThrottle : null,
       requests: { ...this.o.requests },
     });
   }
@@ -285,7 +293,7 @@ export class Dispatcher {
       this.abort.abort();
       throw e;
     } finally {
-      await this.flush();
+      await this.flush(true);
       this.progress(true);
     }
     if (this.fatal !== undefined) throw this.fatal;

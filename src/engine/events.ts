@@ -7,7 +7,8 @@ export type RunPhase = 'loading' | 'running' | 'writing' | 'done' | 'stopping';
 /** Everything the engine tells the outside world. The CLI's progress display is built on these only. */
 export interface RunnerEventMap {
   'run:phase': [{ phase: RunPhase; message: string }];
-  'run:progress': [{ counts: StateCounts; total: number; inFlight: number; allowed: number; requests: RequestCounts }];
+  /** `throttledTo`: the limit 429s hold requests in flight to (as the checkpoint has it), or null when they do not. */
+  'run:progress': [{ counts: StateCounts; total: number; inFlight: number; allowed: number; throttledTo: number | null; requests: RequestCounts }];
   'input:progress': [{ lines: number; bytes: number }];
   'job:submitted': [{ idx: number; line: number; customId: string; responseId: string; attempt: number }];
   'job:finished': [{ idx: number; line: number; customId: string; state: JobState; attempt: number; error?: string | undefined }];

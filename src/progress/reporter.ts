@@ -31,13 +31,18 @@ function pace(meter: RateMeter, remaining: number): { rate: string; left: string
   return { rate: r === undefined ? '-/s' : formatRate(r), left };
 }
 
+/** Why fewer requests are in flight than --concurrency allows, when the server's 429s are why. */
+function limitNote(p: Progress): string {
+  return p.throttledTo === null ? `limit ${p.allowed}` : `throttled by 429s: limit ${p.throttledTo}`;
+}
+
 function plainLine(p: Progress, finishedPace: { rate: string; left: string }): string {
   const c = p.counts;
   const done = finishedOf(p);
   return (
     `${formatCount(done)}/${formatCount(p.total)} finished (${formatCount(c.completed)} completed, ${formatCount(done - c.completed)} not), ` +
     `${formatCount(c.submitted)} at the server, ${formatCount(c.pending)} to send; ${finishedPace.rate}, ${finishedPace.left}; ` +
-    `${p.inFlight} requests in flight (limit ${p.allowed}); ${formatRequests(p.requests)}`
+    `${p.inFlight} requests in flight (${limitNote(p)}); ${formatRequests(p.requests)}`
   );
 }
 
@@ -124,7 +129,7 @@ export function attachReporter(events: RunnerEvents, o: ReporterOptions): () => 
     const notOk = done - c.completed;
     rows!.sent.update(sent, { name: 'sent    ', ...pace(sentMeter, c.pending), extra: '' });
     rows!.finished.update(done, { name: 'finished', ...pace(finishedMeter, p.total - done), extra: notOk ? ` | ${formatCount(notOk)} not completed` : '' });
-    rows!.requests.update(0, { info: `${p.inFlight} in flight (limit ${p.allowed}) | ${formatRequests(p.requests)}${networkNote()}` });
+    rows!.requests.update(0, { info: `${p.inFlight} in flight (${limitNote(p)}) | ${formatRequests(p.requests)}${networkNote()}` });
   };
 
   // While the API does not answer, every line says why the run is waiting: it may wait up to ten

@@ -87,6 +87,8 @@ const APPLY_SQL = `
 
 const BUMP = `INSERT INTO counters (batch_id, name, value) SELECT $1, * FROM unnest($2::text[], $3::bigint[])
   ON CONFLICT (batch_id, name) DO UPDATE SET value = counters.value + excluded.value`;
+const SET_GAUGES = `INSERT INTO counters (batch_id, name, value) SELECT $1, * FROM unnest($2::text[], $3::bigint[])
+  ON CONFLICT (batch_id, name) DO UPDATE SET value = excluded.value`;
 
 function toState(u: JobUpdate): JobState {
   return u.kind === 'finished' ? u.state : S.submitted;
@@ -279,10 +281,11 @@ export class PostgresStore extends PgReader implements BatchStore {
     return (r.rowCount ?? 0) > 0;
   }
 
-  async apply(updates: readonly JobUpdate[], counters: Readonly<Record<string, number>> = {}): Promise<LostClaims> {
+  async apply(updates: readonly JobUpdate[], counters: Readonly<Record<string, number>> = {}, gauges: Readonly<Record<string, number>> = {}): Promise<LostClaims> {
     this.writable();
     const bumps = Object.entries(counters).filter(([, v]) => v !== 0);
-    if (updates.length === 0 && bumps.length === 0) return { lost: [] };
+    const sets = Object.entries(gauges);
+    if (updates.length === 0 && bumps.length === 0 && sets.length === 0) return { lost: [] };
     const batch = this.batchOrThrow;
     // One statement applies the page, so a job updated twice in it would take one of the two at
     // random; SQLite applies the first and refuses the second, and so does this.
@@ -318,6 +321,7 @@ export class PostgresStore extends PgReader implements BatchStore {
         if (r.rows.length !== updates.length) lost = await this.lostOrRefused(c, updates, new Set(r.rows.map((x) => x.idx)));
       }
       if (bumps.length > 0) await c.query(BUMP, [batch, bumps.map(([k]) => k), bumps.map(([, v]) => v)]);
+      if (sets.length > 0) await c.query(SET_GAUGES, [batch, sets.map(([k]) => k), sets.map(([, v]) => v)]);
       return { lost };
     });
   }

@@ -16,6 +16,7 @@ function writeStatements(db: Database.Database) {
     markLoaded: db.prepare('UPDATE batch SET loaded_at_ms = @now, input_bytes = @inputBytes, input_sha256 = @inputSha256 WHERE id = 1'),
     setKey: db.prepare('UPDATE batch SET key_salt = @salt, key_fingerprint = @fingerprint WHERE id = 1'),
     bump: db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value'),
+    set: db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value'),
   };
 }
 
@@ -57,5 +58,9 @@ export class SqliteBatchRecord {
 
   bump(counters: Readonly<Record<string, number>>): void {
     for (const [name, value] of Object.entries(counters)) if (value) this.w.bump.run(name, value);
+  }
+
+  set(gauges: Readonly<Record<string, number>>): void {
+    for (const [name, value] of Object.entries(gauges)) this.w.set.run(name, value);
   }
 }

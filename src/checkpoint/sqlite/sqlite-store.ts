@@ -47,7 +47,7 @@ export class SqliteStore implements BatchStore {
   private readonly models: SqliteModelFigures;
   private readonly spend: SqliteSpendQueries;
   private readonly insertTx: (jobs: readonly NewJob[]) => NewJob[];
-  private readonly applyTx: (updates: readonly JobUpdate[], counters: Readonly<Record<string, number>>, now: number) => void;
+  private readonly applyTx: (updates: readonly JobUpdate[], counters: Readonly<Record<string, number>>, gauges: Readonly<Record<string, number>>, now: number) => void;
 
   private constructor(
     readonly location: string,
@@ -63,10 +63,13 @@ export class SqliteStore implements BatchStore {
     this.spend = new SqliteSpendQueries(this.db);
     // Made once: a transaction function made per call costs the hot path an allocation each time.
     this.insertTx = this.db.transaction((jobs: readonly NewJob[]) => this.jobs.insert(jobs));
-    this.applyTx = this.db.transaction((updates: readonly JobUpdate[], counters: Readonly<Record<string, number>>, now: number) => {
-      this.jobs.apply(updates, now);
-      this.batchRecord.bump(counters);
-    });
+    this.applyTx = this.db.transaction(
+      (updates: readonly JobUpdate[], counters: Readonly<Record<string, number>>, gauges: Readonly<Record<string, number>>, now: number) => {
+        this.jobs.apply(updates, now);
+        this.batchRecord.bump(counters);
+        this.batchRecord.set(gauges);
+      },
+    );
   }
 
   static open(file: string, options: { readonly?: boolean } = {}): SqliteStore {
@@ -140,10 +143,10 @@ export class SqliteStore implements BatchStore {
   }
 
   /** The one runner never loses a claim, so `lost` is always empty. */
-  apply(updates: readonly JobUpdate[], counters: Readonly<Record<string, number>> = {}): Promise<LostClaims> {
+  apply(updates: readonly JobUpdate[], counters: Readonly<Record<string, number>> = {}, gauges: Readonly<Record<string, number>> = {}): Promise<LostClaims> {
     return this.write(() => {
-      if (updates.length === 0 && !Object.values(counters).some((n) => n !== 0)) return NO_LOSSES;
-      this.applyTx(updates, counters, Date.now());
+      if (updates.length === 0 && !Object.values(counters).some((n) => n !== 0) && Object.keys(gauges).length === 0) return NO_LOSSES;
+      this.applyTx(updates, counters, gauges, Date.now());
       this.jobs.endClaims(updates.map((u) => u.idx));
       return NO_LOSSES;
     });
