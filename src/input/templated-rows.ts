@@ -17,12 +17,26 @@ export interface TemplatedRowsOptions {
   defaults: LineDefaults;
 }
 
+const KEYS_NAMED = 20;
+
+const quoted = (names: Iterable<string>) => [...names].map((n) => `"${n}"`).join(', ');
+
 /**
  * Data rows rendered through a template: one request per row. A placeholder or id column that
  * names no column of the header is a usage error as soon as the header is read; a row whose
  * value for a used column is missing or empty is a bad line, reported like any other.
+ *
+ * JSONL rows have no header: each row has its own keys, so a key missing from some rows is a bad
+ * line there, while one that no row has at all is the same mistake as a column the header lacks
+ * (a typo in the template, or the wrong file) and is the same usage error, once the whole file
+ * has been read and before anything is sent, rather than one bad line per row.
  */
 export class TemplatedRowSource implements LineSource {
+  /** Placeholders (and the id column) no row has had yet; JSONL only. */
+  private readonly unseen: Set<string>;
+  /** Keys the rows have had, for the message when a placeholder names none of them. */
+  private readonly keysSeen = new Set<string>();
+
   constructor(
     private readonly rows: RowSource,
     private readonly o: TemplatedRowsOptions,
@@ -30,6 +44,7 @@ export class TemplatedRowSource implements LineSource {
     if (ENDPOINT_KINDS[o.endpoint].promptBody('', o.system) === null) {
       throw new UsageError("--system: Sail's /v1/messages endpoint does not accept a system prompt; put it in the template, or use --endpoint responses or chat");
     }
+    this.unseen = new Set([...o.template.placeholders, ...(o.idColumn === undefined ? [] : [o.idColumn])]);
   }
 
   get file(): string {
@@ -45,11 +60,39 @@ export class TemplatedRowSource implements LineSource {
   }
 
   async *items(): AsyncGenerator<SourceItem> {
+    let header = false;
+    let rows = 0;
     for await (const item of this.rows.rows()) {
-      if (item.kind === 'columns') this.checkColumns(item.names);
-      else if (item.kind === 'invalid') yield { kind: 'invalid', line: item.line, problems: [{ field: item.field, message: item.message }] };
-      else yield this.request(item.line, item.n, item.row);
+      if (item.kind === 'columns') {
+        this.checkColumns(item.names);
+        header = true;
+      } else if (item.kind === 'invalid') yield { kind: 'invalid', line: item.line, problems: [{ field: item.field, message: item.message }] };
+      else {
+        rows++;
+        if (!header && this.unseen.size > 0) this.noteKeys(item.row);
+        yield this.request(item.line, item.n, item.row);
+      }
     }
+    if (!header && rows > 0) this.checkKeysSeen();
+  }
+
+  private noteKeys(row: Record<string, unknown>): void {
+    for (const p of this.unseen) if (valueAt(row, p) !== undefined) this.unseen.delete(p);
+    if (this.keysSeen.size < KEYS_NAMED) for (const k of Object.keys(row)) if (this.keysSeen.size < KEYS_NAMED) this.keysSeen.add(k);
+  }
+
+  private checkKeysSeen(): void {
+    if (this.unseen.size === 0) return;
+    const keys = `its rows' keys: ${quoted(this.keysSeen)}${this.keysSeen.size >= KEYS_NAMED ? ', …' : ''}`;
+    const idColumn = this.o.idColumn !== undefined && this.unseen.has(this.o.idColumn) ? this.o.idColumn : undefined;
+    const missing = this.o.template.placeholders.filter((p) => this.unseen.has(p));
+    if (missing.length > 0) {
+      throw new UsageError(
+        `${this.o.templateName}: ${missing.map((m) => `{{${m}}}`).join(', ')} name${missing.length === 1 ? 's' : ''} a key that no row of ${this.rows.file} has ` +
+          `(${keys}); fix the template or the file; nothing was sent`,
+      );
+    }
+    throw new UsageError(`--id-column "${idColumn}" names a key that no row of ${this.rows.file} has (${keys}); nothing was sent`);
   }
 
   private checkColumns(names: readonly string[]): void {
@@ -58,11 +101,11 @@ export class TemplatedRowSource implements LineSource {
     if (missing.length > 0) {
       throw new UsageError(
         `${this.o.templateName}: ${missing.map((m) => `{{${m}}}`).join(', ')} name${missing.length === 1 ? 's' : ''} no column of ${this.rows.file} ` +
-          `(its columns: ${names.map((n) => `"${n}"`).join(', ')}); nothing was sent`,
+          `(its columns: ${quoted(names)}); nothing was sent`,
       );
     }
     if (this.o.idColumn !== undefined && !has.has(this.o.idColumn)) {
-      throw new UsageError(`--id-column "${this.o.idColumn}" names no column of ${this.rows.file} (its columns: ${names.map((n) => `"${n}"`).join(', ')})`);
+      throw new UsageError(`--id-column "${this.o.idColumn}" names no column of ${this.rows.file} (its columns: ${quoted(names)})`);
     }
   }
 
