@@ -254,7 +254,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
         keySalt: salt,
         keyFingerprint: keyFingerprint(o.apiKey, salt),
         baseUrl: o.baseUrl,
-        optionsJson: JSON.stringify({ ...recorded, recipeSha256: recipe.sha256, answerFields: recipe.answerFields }),
+        optionsJson: JSON.stringify({ ...recorded, recipeSha256: recipe.sha256, answerFields: recipe.answerFields, rowKeys: recipe.rowKeys }),
         createdAtMs: Date.now(),
       });
       try {

@@ -30,7 +30,15 @@ export interface Recipe {
   sha256: string;
   /** The answer schema's top-level fields, in order (the CSV output's answer columns). */
   answerFields: string[] | null;
+  /**
+   * Where the CSV output's input columns come from: `header`, a CSV/TSV header (every row that
+   * could be read has all its columns); `rows`, JSONL rows, each with its own keys; null,
+   * request lines (no data row: a `custom_id` column).
+   */
+  rowKeys: RowKeys;
 }
+
+export type RowKeys = 'header' | 'rows' | null;
 
 async function readText(file: string, flag: string): Promise<string> {
   try {
@@ -111,5 +119,5 @@ export async function buildRecipe(o: Omit<RunOptions, 'apiKey'>, defaults: LineD
   const name = o.schema === undefined ? 'answer' : basename(o.schema).replace(/(\.schema)?\.json$/i, '').replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64) || 'answer';
   source = new PlannedSource(source, { schema: schema && { name, schema }, promptCacheKey, models: o.models, samples: o.samples });
   const props = schema && isPlainObject(schema['properties']) ? Object.keys(schema['properties']) : null;
-  return { source, sha256, answerFields: props };
+  return { source, sha256, answerFields: props, rowKeys: templateText === undefined ? null : format === 'jsonl' ? 'rows' : 'header' };
 }

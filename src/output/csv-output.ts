@@ -1,10 +1,13 @@
 import { stringify } from 'csv-stringify/sync';
-import type { JobRow } from '../checkpoint/store.ts';
+import type { JobRow, StoreReader } from '../checkpoint/store.ts';
+import type { RowKeys } from '../input/recipe.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 import { isUnfinished } from './output-line.ts';
 
-/** What decides the CSV's columns besides the rows themselves (recorded with the batch). */
+/** What decides the CSV's columns. */
 export interface CsvShape {
+  /** The input row's columns (request lines: `custom_id`). */
+  inputColumns: readonly string[];
   /** The answer schema's top-level fields; null: one `output_text` column. */
   answerFields: readonly string[] | null;
   /** Fan-out: `model` and `sample` columns. */
@@ -30,22 +33,38 @@ function parseObject(text: string | null): Json | undefined {
 }
 
 /**
+ * The input columns of the rows in the checkpoint, in order of first appearance. A header's
+ * columns are those of the first row kept (a row that could not be read keeps none); JSONL rows
+ * may each have other keys, so all of them are read, or a key first seen late would be dropped.
+ */
+export async function inputColumns(store: StoreReader, rowKeys: RowKeys, page: number): Promise<string[]> {
+  const names = new Set<string>();
+  if (rowKeys !== null) {
+    for (let after = -1, jobs = await store.jobsPage(after, page); jobs.length > 0; jobs = await store.jobsPage(after, page)) {
+      for (const job of jobs) {
+        const row = parseObject(job.sourceRow);
+        if (!row) continue;
+        for (const k of Object.keys(row)) names.add(k);
+        if (rowKeys === 'header') return [...names];
+      }
+      after = jobs[jobs.length - 1]!.idx;
+    }
+  }
+  return names.size > 0 ? [...names] : ['custom_id'];
+}
+
+/**
  * Results as a dataset: one CSV row per job in input order, the input row's columns first, then
  * the answer (the parsed answer's top-level fields, nested values as JSON text; without a schema
  * the answer's text), then `status` and `error`. Quoting is csv-stringify's (RFC 4180), so
  * commas, quotes and newlines in prompts and answers survive a round trip.
  */
 export class CsvResults {
-  private inputColumns: string[] | undefined;
-
   constructor(private readonly shape: CsvShape) {}
 
-  /** The header, fixed by the first job: its data row's columns (request lines: `custom_id`). */
-  header(first: JobRow | undefined): string {
-    const row = parseObject(first?.sourceRow ?? null);
-    this.inputColumns = row ? Object.keys(row) : ['custom_id'];
+  header(): string {
     const answer = this.shape.answerFields ?? ['output_text'];
-    return stringify([[...this.inputColumns, ...(this.shape.models ? ['model'] : []), ...(this.shape.samples ? ['sample'] : []), ...answer, 'status', 'error']]);
+    return stringify([[...this.shape.inputColumns, ...(this.shape.models ? ['model'] : []), ...(this.shape.samples ? ['sample'] : []), ...answer, 'status', 'error']]);
   }
 
   lines(rows: readonly JobRow[]): string {
@@ -54,7 +73,7 @@ export class CsvResults {
 
   private record(r: JobRow): string[] {
     const row = parseObject(r.sourceRow) ?? { custom_id: r.customId };
-    const out = this.inputColumns!.map((c) => cell(row[c]));
+    const out = this.shape.inputColumns.map((c) => cell(row[c]));
     if (this.shape.models) out.push(cell(r.model));
     if (this.shape.samples) out.push(cell(r.sample));
     if (this.shape.answerFields) {

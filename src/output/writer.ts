@@ -10,7 +10,8 @@ import { FatalRunError } from '../errors.ts';
 import { STDIO } from '../options.ts';
 import { NoSpaceError } from '../errors.ts';
 import { processGone, processStartTime } from '../process-liveness.ts';
-import { CsvResults, type CsvShape } from './csv-output.ts';
+import type { RowKeys } from '../input/recipe.ts';
+import { CsvResults, inputColumns, type CsvShape } from './csv-output.ts';
 import { isUnfinished, outputLine } from './output-line.ts';
 
 export interface WriteResult {
@@ -27,13 +28,19 @@ export function outputFormat(path: string, format: OutputFormat | undefined): Ou
   return format ?? (extname(path).toLowerCase() === '.csv' ? 'csv' : 'jsonl');
 }
 
-/** The CSV's columns besides the rows': recorded with the batch when it was made. */
-async function csvShape(store: StoreReader): Promise<CsvShape> {
-  const o = JSON.parse((await store.batch())?.optionsJson ?? '{}') as { answerFields?: string[] | null; models?: string[]; samples?: number };
-  return { answerFields: o.answerFields ?? null, models: Array.isArray(o.models), samples: (o.samples ?? 1) > 1 };
-}
-
 const PAGE = 1_000;
+
+/** The CSV's columns: what was recorded with the batch when it was made, and the input columns its rows have. */
+async function csvShape(store: StoreReader): Promise<CsvShape> {
+  const o = JSON.parse((await store.batch())?.optionsJson ?? '{}') as { answerFields?: string[] | null; models?: string[]; samples?: number; rowKeys?: RowKeys };
+  return {
+    // A checkpoint made before rowKeys was recorded: the union of every row's keys is right for any input.
+    inputColumns: await inputColumns(store, o.rowKeys === undefined ? 'rows' : o.rowKeys, PAGE),
+    answerFields: o.answerFields ?? null,
+    models: Array.isArray(o.models),
+    samples: (o.samples ?? 1) > 1,
+  };
+}
 
 async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, 'r');
@@ -76,7 +83,7 @@ async function writeLines(store: StoreReader, out: Writable, filter: LineFilter,
   };
   for (let after = -1, page = await store.jobsPage(after, PAGE); page.length > 0; page = await store.jobsPage(after, PAGE)) {
     const kept = filter === 'errors' ? page.filter((row) => row.state !== JOB_STATES.completed) : page;
-    if (csv && kept.length > 0) await write(`${lines === 0 ? csv.header(kept[0]) : ''}${csv.lines(kept)}`);
+    if (csv && kept.length > 0) await write(`${lines === 0 ? csv.header() : ''}${csv.lines(kept)}`);
     for (const row of kept) {
       if (isUnfinished(row)) unfinished++;
       if (!csv) await write(`${outputLine(row)}\n`);
@@ -85,7 +92,7 @@ async function writeLines(store: StoreReader, out: Writable, filter: LineFilter,
     }
     after = page[page.length - 1]!.idx;
   }
-  if (csv && lines === 0) await write(csv.header(undefined));
+  if (csv && lines === 0) await write(csv.header());
   return { lines, unfinished };
 }
 
@@ -118,8 +125,7 @@ async function writeToStdout(store: StoreReader, filter: LineFilter, format: Out
  * temporary file beside the target, fsynced, then renamed over it, and the folder fsynced, so a
  * reader sees the old file or the whole new one, never half of one; `-` is stdout. `errors`
  * writes only the lines of jobs that did not complete. CSV is written a page at a time (one
- * csv-stringify call per page), with the header fixed by the first job written. What killed
- * writers of the same target left is removed first.
+ * csv-stringify call per page). What killed writers of the same target left is removed first.
  */
 export async function writeResults(store: StoreReader, path: string, filter: LineFilter = 'all', format: OutputFormat = 'jsonl'): Promise<WriteResult> {
   if (path === STDIO) return writeToStdout(store, filter, format);
