@@ -282,6 +282,10 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     const cpuAtSend = process.cpuUsage();
     const stored = (await store.batch())!;
     if (o.retryFailed) {
+      // `retry` asks again on the user's word, so its --output-retries allowance starts afresh
+      // (a `run` resuming a killed `retry` goes on counting from here).
+      const rounds = (await store.counters())[OUTPUT_RETRY_COUNTERS.rounds] ?? 0;
+      if (rounds > 0) await store.apply([], { [OUTPUT_RETRY_COUNTERS.rounds]: -rounds });
       const n = await store.requeueUnsuccessful((j) =>
         idempotencyKey({ namespace: stored.namespace, customId: j.customId, attempt: j.attempt, bodySha256: j.bodySha256 }),
       );
