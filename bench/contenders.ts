@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { timed, type Measure } from './measure.ts';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-export const BIN = here('../dist/cli/bin.js');
+/** The built CLI; SAILBATCH_BIN points the benchmarks at another build (a copy kept while the tree changes). */
+export const BIN = process.env['SAILBATCH_BIN'] ?? here('../dist/cli/bin.js');
 const TSX = ['--import', 'tsx'];
 
 /** One run of one client against a simulator, as the benchmark tables show it. */

@@ -9,12 +9,11 @@
 import { appendFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startSimulator } from '../src/sim/simulator.ts';
 import { readOutput, writeWorkload } from '../test/helpers/workload.ts';
+import { BIN } from './contenders.ts';
 import { fmt, sizesFrom, timed } from './measure.ts';
 
-const BIN = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
 const ENV = { SAIL_API_KEY: 'bench' };
 
 export async function bench(): Promise<void> {
