@@ -50,3 +50,9 @@ export function sizesFrom(name: string, defaults: number[]): number[] {
 }
 
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** CPU microseconds (user + system) this process spent since `from`. */
+export function cpuUs(from: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(from);
+  return d.user + d.system;
+}

@@ -23,6 +23,7 @@ const PARTS: Record<string, Part> = {
   store: { about: "the SQLite store at 10,000 and 1,000,000 lines: write CPU per line, the dispatcher's calls, status time", load: () => import('./store.ts') },
   rows: { about: 'render-and-validate of 1,000,000 CSV rows through a template and schema vs the JSONL validation pass: rows/s, peak RSS', load: () => import('./rows.ts') },
   'dry-run': { about: '--dry-run (validation + o200k tokens + cost) vs the validation pass alone, on a mixed file', load: () => import('./dry-run.ts') },
+  startup: { about: '`--version`, `--help` and `status` on a 1,000,000-line checkpoint, each as its own process: wall ms, CPU, peak RSS', load: () => import('./startup.ts') },
   runs: { about: 'whole runs through the CLI at several sizes: validation pass, full run, peak RSS', load: () => import('./whole-runs.ts') },
 };
 

@@ -10,7 +10,7 @@ export type { WorkEstimate, EstimatedGroup, WindowTotal } from './cost/estimate.
 export type { WorkGroup } from './cost/work-tally.ts';
 export type { CostRange } from './cost/cost.ts';
 export { loadPriceTable, parsePriceTable } from './cost/prices.ts';
-export type { PriceTable, TokenPrices } from './cost/prices.ts';
+export type { PriceTable, TokenPrices } from './cost/price-table.ts';
 export type { RunOptions, RunOptionsInput } from './options.ts';
 export { runOptionsSchema, defaultDbPath } from './options.ts';
 export type { RunnerEventMap, RunnerEvents, RunPhase, RequestCounts } from './engine/events.ts';
@@ -44,7 +44,7 @@ export { listModels } from './api/list-models.ts';
 export type { ModelInfo, ListModelsOptions } from './api/list-models.ts';
 export { COMPLETION_WINDOWS } from './api/completion-window.ts';
 export type { CompletionWindow } from './api/completion-window.ts';
-export { DEFAULT_BASE_URL } from './api/client.ts';
+export { DEFAULT_BASE_URL } from './api/base-url.ts';
 export {
   SailbatchError,
   UsageError,

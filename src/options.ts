@@ -1,18 +1,8 @@
 import { z } from 'zod';
-import { DEFAULT_BASE_URL } from './api/client.ts';
+import { DEFAULT_BASE_URL } from './api/base-url.ts';
 import { COMPLETION_WINDOWS } from './api/completion-window.ts';
 import { UsageError } from './errors.ts';
-
-/**
- * Options read from the environment when the caller leaves them out, as openai-node reads
- * OPENAI_API_KEY: the library and the CLI find the same key and server.
- */
-export const OPTION_ENV = { apiKey: 'SAIL_API_KEY', baseUrl: 'SAIL_BASE_URL' } as const;
-
-/** The environment's value for an option (unset or blank: undefined). */
-export function fromEnv(key: keyof typeof OPTION_ENV): string | undefined {
-  return process.env[OPTION_ENV[key]]?.trim() || undefined;
-}
+import { fromEnv } from './option-env.ts';
 
 /**
  * Every run option, its default and its unit, in one place. The CLI parses its flags through

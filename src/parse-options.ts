@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { UsageError } from './errors.ts';
-import { OPTION_ENV, runOptionsSchema, type RunOptions, type RunOptionsInput } from './options.ts';
+import { OPTION_ENV } from './option-env.ts';
+import { runOptionsSchema, type RunOptions, type RunOptionsInput } from './options.ts';
 
 type Issue = z.core.$ZodIssue;
 interface Bounds {

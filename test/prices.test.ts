@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { usageCost, workCost } from '../src/cost/cost.ts';
-import { parsePriceTable, pricedWindows, pricesFor } from '../src/cost/prices.ts';
+import { pricedWindows, pricesFor } from '../src/cost/price-table.ts';
+import { parsePriceTable } from '../src/cost/prices.ts';
 
 test('a price table finds a window under either vocabulary, and defaults cached and reasoning prices', () => {
   const t = parsePriceTable(

@@ -8,8 +8,6 @@ import { Exchange, type RawReply } from './exchange.ts';
 import { Throttle } from './throttle.ts';
 import { userAgent } from '../version.ts';
 
-export const DEFAULT_BASE_URL = 'https://api.sailresearch.com/v1';
-
 export interface ClientOptions {
   baseUrl: string;
   apiKey: string;

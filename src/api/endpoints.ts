@@ -1,5 +1,3 @@
-import type { z } from 'zod';
-import { chatBody, messagesBody, responsesBody } from '../input/schemas.ts';
 
 /**
  * Everything that differs between the three request kinds sailbatch sends, in one table, so
@@ -28,8 +26,6 @@ export interface EndpointKind {
    * `sync`: the reply to the POST is the finished result.
    */
   mode: 'background' | 'sync';
-  /** What a request body must look like (checked before anything is sent). */
-  bodySchema: z.ZodType;
   /** The body field that caps output tokens (filled from --max-output-tokens). */
   maxTokensField: string;
   /**
@@ -83,7 +79,6 @@ function jsonSchemaFormat(format: unknown): Json | undefined {
 const RESPONSES: EndpointKind = {
   url: '/v1/responses',
   mode: 'background',
-  bodySchema: responsesBody,
   maxTokensField: 'max_output_tokens',
   aliases: {},
   forced: { background: true },
@@ -107,7 +102,6 @@ const RESPONSES: EndpointKind = {
 const CHAT: EndpointKind = {
   url: '/v1/chat/completions',
   mode: 'sync',
-  bodySchema: chatBody,
   maxTokensField: 'max_completion_tokens',
   // OpenAI's older name, still in many batch files; Sail documents only max_completion_tokens.
   aliases: { max_tokens: 'max_completion_tokens' },
@@ -139,7 +133,6 @@ const CHAT: EndpointKind = {
 const MESSAGES: EndpointKind = {
   url: '/v1/messages',
   mode: 'sync',
-  bodySchema: messagesBody,
   maxTokensField: 'max_tokens',
   aliases: {},
   forced: {},

@@ -1,8 +1,7 @@
 import { holderGone } from '../process-liveness.ts';
-import { runOptionsSchema } from '../options.ts';
 import type { JobState } from './job-states.ts';
 import { actualCost, type ActualCost } from '../cost/actual-cost.ts';
-import type { PriceTable } from '../cost/prices.ts';
+import type { PriceTable } from '../cost/price-table.ts';
 import { openStore } from './open-store.ts';
 import type { CheckpointSummary } from './summary.ts';
 import { RUN_GAUGES } from './store.ts';
@@ -58,13 +57,15 @@ export interface StatusOptions {
   prices?: PriceTable | undefined;
 }
 
-/** For checkpoints whose recorded options lack it: the run's own default. */
-const DEFAULT_LEASE_STALE_MS = runOptionsSchema.shape.leaseStaleMs.parse(undefined);
-
-function leaseStaleMs(optionsJson: string | undefined): number {
-  if (!optionsJson) return DEFAULT_LEASE_STALE_MS;
-  const v = (JSON.parse(optionsJson) as { leaseStaleMs?: unknown }).leaseStaleMs;
-  return typeof v === 'number' ? v : DEFAULT_LEASE_STALE_MS;
+/**
+ * The lease staleness the run recorded; for checkpoints whose recorded options lack it, the run's
+ * own default. The options schema (zod) is loaded only then, so that `status` starts fast.
+ */
+async function leaseStaleMs(optionsJson: string | undefined): Promise<number> {
+  const v = optionsJson ? (JSON.parse(optionsJson) as { leaseStaleMs?: unknown }).leaseStaleMs : undefined;
+  if (typeof v === 'number') return v;
+  const { runOptionsSchema } = await import('../options.ts');
+  return runOptionsSchema.shape.leaseStaleMs.parse(undefined);
 }
 
 /**
@@ -79,7 +80,7 @@ export async function batchStatus(db: string, options: StatusOptions = {}): Prom
       const batch = await r.batch();
       const lease = await r.lease();
       const age = lease ? Math.max(0, now - lease.heartbeatMs) : 0;
-      const live = lease !== undefined && age < leaseStaleMs(batch?.optionsJson) && !holderGone(lease);
+      const live = lease !== undefined && age < (await leaseStaleMs(batch?.optionsJson)) && !holderGone(lease);
       const throttled = live ? ((await r.counters())[RUN_GAUGES.throttleLimit] ?? 0) : 0;
       return {
         db: r.location,

@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
-import { DEFAULT_BASE_URL } from '../api/client.ts';
-import { OPTION_ENV } from '../options.ts';
+import { DEFAULT_BASE_URL } from '../api/base-url.ts';
+import { OPTION_ENV } from '../option-env.ts';
 
 /** The flags every command that talks to Sail takes; left out, the library reads their environment variables. */
 export interface ApiArgs {

@@ -1,6 +1,6 @@
 import { listModels } from '../api/list-models.ts';
 import { EXIT, UsageError } from '../errors.ts';
-import { fromEnv } from '../options.ts';
+import { fromEnv } from '../option-env.ts';
 import type { CliIo } from './io.ts';
 import type { ModelsArgs } from './models.ts';
 

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { RunnerEventMap } from '../engine/events.ts';
 import { runBatch, type RunSummary } from '../engine/runner.ts';
-import { defaultDbPath, fromEnv, STDIO } from '../options.ts';
+import { fromEnv } from '../option-env.ts';
+import { defaultDbPath, STDIO } from '../options.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import { formatCount, formatDuration, formatRequests, formatStateCounts, formatTokens, plural } from '../human-format.ts';
 import { IssueDigest } from '../progress/issue-digest.ts';

@@ -1,5 +1,4 @@
 import { describeCost } from '../cost/cost.ts';
-import { loadPriceTable } from '../cost/prices.ts';
 import { batchStatus, type BatchStatus } from '../checkpoint/batch-status.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import { formatCount, formatDuration, formatRequests, formatStateCounts, formatTokens } from '../human-format.ts';
@@ -59,7 +58,8 @@ export function describeStatus(s: BatchStatus): string {
 
 export async function executeStatus(args: StatusArgs, io: CliIo): Promise<number> {
   if (!Number.isInteger(args.limit) || args.limit < 0) throw new UsageError(`--limit must be a whole number >= 0 (got ${args.limit})`);
-  const prices = args.prices === undefined ? undefined : await loadPriceTable(args.prices);
+  // The price table's schema (zod) is loaded only when asked for: `status` starts fast without it.
+  const prices = args.prices === undefined ? undefined : await (await import('../cost/prices.ts')).loadPriceTable(args.prices);
   const s = await batchStatus(args.db, { running: args.limit, errors: args.limit, prices });
   if (args.json) io.result = s;
   else io.stdout.write(describeStatus(s));

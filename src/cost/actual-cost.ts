@@ -1,7 +1,7 @@
 import { isCompletionWindow } from '../api/completion-window.ts';
 import type { ModelUsage } from '../checkpoint/store.ts';
 import { usageCost } from './cost.ts';
-import { pricesFor, type PriceTable } from './prices.ts';
+import { pricesFor, type PriceTable } from './price-table.ts';
 
 export interface ActualCost {
   /** USD, from the usage the server reported for every stored result, priced per model and window. */

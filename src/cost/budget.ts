@@ -4,7 +4,7 @@ import type { WorkToSend } from '../checkpoint/store.ts';
 import { UsageError } from '../errors.ts';
 import { formatUsd, usageCost } from './cost.ts';
 import { inputTokens } from './input-tokens.ts';
-import { pricesFor, type PriceTable } from './prices.ts';
+import { pricesFor, type PriceTable } from './price-table.ts';
 import { usageOf } from './usage.ts';
 
 /** What the budget needs to know of a job: what it sends, and in which window. */

@@ -1,5 +1,5 @@
 import type { TokenUsage } from '../checkpoint/summary.ts';
-import type { TokenPrices } from './prices.ts';
+import type { TokenPrices } from './price-table.ts';
 
 const PER = 1_000_000;
 

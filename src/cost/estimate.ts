@@ -1,6 +1,6 @@
 import { sameWindow, type CompletionWindow } from '../api/completion-window.ts';
 import { addRanges, workCost, type CostRange } from './cost.ts';
-import { pricedWindows, pricesFor, type PriceTable } from './prices.ts';
+import { pricedWindows, pricesFor, type PriceTable } from './price-table.ts';
 import type { WorkGroup } from './work-tally.ts';
 
 export interface EstimatedGroup extends WorkGroup {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { InputIssue } from '../errors.ts';
 import type { CompletionWindow } from '../api/completion-window.ts';
 import { ENDPOINTS, ENDPOINT_KINDS, type Endpoint } from '../api/endpoints.ts';
-import { required } from './schemas.ts';
+import { BODY_SCHEMAS, required } from './schemas.ts';
 
 /** The OpenAI Batch line: the request is under `body`, sent to `url`. */
 const batchLine = z.looseObject({
@@ -205,7 +205,7 @@ export function normalizeRequest(
   defaults: LineDefaults,
 ): NormalizeResult {
   const body = applyDefaults(url, rawBody, defaults);
-  const checked = safeParseWorded(ENDPOINT_KINDS[url].bodySchema, body);
+  const checked = safeParseWorded(BODY_SCHEMAS[url], body);
   if (!checked.success) return { ok: false, problems: zodProblems(checked.error, prefix) };
   const completionWindow = (body['metadata'] as Record<string, string>)['completion_window'] as CompletionWindow;
   return { ok: true, value: { customId, url, body, completionWindow } };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { COMPLETION_WINDOWS } from '../api/completion-window.ts';
+import type { Endpoint } from '../api/endpoints.ts';
 
 /**
  * Request bodies as Sail documents them (reference/sail-api). Unknown fields pass through, since
@@ -142,3 +143,13 @@ export const messagesBody = z.looseObject({
   thinking: unsupported,
   service_tier: unsupported,
 });
+
+/**
+ * What a request body of each endpoint must look like (checked before anything is sent). Apart
+ * from the endpoint table so that the store and `status`, which read that table, do not load zod.
+ */
+export const BODY_SCHEMAS: Readonly<Record<Endpoint, z.ZodType>> = {
+  '/v1/responses': responsesBody,
+  '/v1/chat/completions': chatBody,
+  '/v1/messages': messagesBody,
+};

@@ -7,6 +7,7 @@ import { readBody } from '../api/read-body.ts';
 import { ENDPOINT_KINDS, isEndpoint, type Endpoint } from '../api/endpoints.ts';
 import { MAX_NESTING, nestingTooDeepAt } from '../input/json-scan.ts';
 import { safeParseWorded, zodProblems } from '../input/normalize.ts';
+import { BODY_SCHEMAS } from '../input/schemas.ts';
 import { requestText, seededRandom, simulatedText } from './deterministic.ts';
 import { brokenAnswer, schemaAnswer } from './schema-answer.ts';
 import { renderResponse, renderSyncReply, type ResponseRecord } from './render.ts';
@@ -456,7 +457,7 @@ export class Simulator {
   }
 
   private validate(endpoint: Endpoint, b: Record<string, unknown>): Reply | null {
-    const parsed = safeParseWorded(ENDPOINT_KINDS[endpoint].bodySchema, b);
+    const parsed = safeParseWorded(BODY_SCHEMAS[endpoint], b);
     if (!parsed.success) {
       const first = zodProblems(parsed.error, '')[0]!;
       return err(400, `${first.field}: ${first.message}`, 'invalid_request_error', 'invalid_value', first.field || null);
