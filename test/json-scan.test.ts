@@ -48,3 +48,20 @@ test('nesting past MAX_NESTING is a problem, found without recursion; brackets i
   const deep = scanJson(`${'['.repeat(200_000)}${']'.repeat(200_000)}`);
   assert.match(deep?.message ?? '', /nest deeper than 100 levels \(at character 101\)/);
 });
+
+test('given what JSON.parse made of the text, the scanner finds the same problems', () => {
+  const keys = Array.from({ length: 40 }, (_, i) => `"k${i}":${i}`);
+  for (const text of [
+    '{"a":[1,-2,{"b":9007199254740991}],"f":1.5e300,"s":"12345678901234567890","n":null}',
+    '{"x":{"k":1},"y":{"k":1},"z":[{"k":1},{"k":2}]}',
+    '{"body":{"input":[{"role":"user"},{"role":"user","role":"assistant"}]}}',
+    '{"ab":1,"a\\u0062":2}',
+    '{"s":"a:\\":b","t":{"u":1,"u":2}}',
+    '{"seed":9007199254740993}',
+    '{"f":0.12345678901234567}',
+    '{"__proto__":{"a":1},"__proto__":2}',
+    `{"a":{${keys.join(',')},"k39":1}}`,
+  ]) {
+    assert.deepEqual(scanJson(text, JSON.parse(text)), scanJson(text), text);
+  }
+});

@@ -8,11 +8,10 @@ import { formatCount, formatDuration, formatRequests, formatStateCounts, formatT
 import { IssueDigest } from '../progress/issue-digest.ts';
 import { describeCost, formatUsd } from '../cost/cost.ts';
 import { attachReporter } from '../progress/reporter.ts';
-import { startSimulator, type Simulator } from '../sim/simulator.ts';
+import type { Simulator } from '../sim/simulator.ts';
 import { parseDuration } from './duration.ts';
 import type { CliIo } from './io.ts';
 import { parseRunOptions } from '../parse-options.ts';
-import { executeDryRun } from './dry-run.ts';
 import { argvToRunOptions, flagOf, type RunArgs } from './run.ts';
 
 export const SIMULATOR_KEY = 'sailbatch-simulator';
@@ -58,7 +57,8 @@ export function describeSummary(s: RunSummary): string {
 }
 
 export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {
-  if (args['dry-run']) return executeDryRun(args, io);
+  // The dry run (with its tokenizer) and the simulator load only when asked for: a run starts without them.
+  if (args['dry-run']) return (await import('./dry-run.ts')).executeDryRun(args, io);
   if (args.json && (args.output === STDIO || args.errors === STDIO)) {
     throw new UsageError(`--json and ${args.output === STDIO ? '-o' : '--errors'} - both want stdout (one JSON object, or the results): write the results to a file, or leave out --json`);
   }
@@ -74,6 +74,7 @@ export async function executeRun(args: RunArgs, io: CliIo): Promise<number> {
   let sim: Simulator | undefined;
   if (args.simulate) {
     // The simulator's journal sits beside the checkpoint, so a killed simulated run resumes as a real one would.
+    const { startSimulator } = await import('../sim/simulator.ts');
     sim = await startSimulator({
       latencyMs: { asap: 150, standard: 300, flex: 600 },
       stateFile: `${options.db ?? defaultDbPath(options.output)}.sim.jsonl`,

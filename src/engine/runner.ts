@@ -24,7 +24,7 @@ import { outputFormat, writeResults } from '../output/writer.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { preflight } from './preflight.ts';
 import { actualCost, type ActualCost } from '../cost/actual-cost.ts';
-import { SpendBudget, assertBudgetable } from '../cost/budget.ts';
+import type { SpendBudget } from '../cost/budget.ts';
 import { loadPriceTable } from '../cost/prices.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 import { WebhookReceiver, parseListen, webhookToken } from './webhook-receiver.ts';
@@ -307,6 +307,9 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     const work = await store.workToSend();
     let budget: SpendBudget | undefined;
     if (o.maxCostUsd !== undefined) {
+      // Loaded only for a spending cap: it counts tokens with o200k_base, whose tables take a
+      // few hundred ms to load, which every other run would pay before its first line.
+      const { SpendBudget, assertBudgetable } = await import('../cost/budget.ts');
       try {
         assertBudgetable(work, prices!, o.prices!);
       } catch (e) {

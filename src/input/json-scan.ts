@@ -6,24 +6,58 @@
  */
 export const MAX_NESTING = 100;
 
-/**
- * The 0-based index of the first bracket that nests text deeper than MAX_NESTING, or -1; found
- * without recursion, so it is safe on any text (the simulator checks request bodies with it too).
- */
-export function nestingTooDeepAt(text: string): number {
+interface QuickScan {
+  /** The 0-based index of the first bracket that nests text deeper than MAX_NESTING, or -1. */
+  deepAt: number;
+  /** Object keys in the text: a colon outside strings follows each. */
+  keys: number;
+  /** Whether a run of 16 or more digits stands outside strings (an integer that may be past 2^53). */
+  longDigits: boolean;
+}
+
+/** One pass over the text, without recursion (so safe on any text), that builds nothing. */
+function quickScan(text: string): QuickScan {
   let depth = 0;
   let inString = false;
+  let keys = 0;
+  let digits = 0;
+  let longDigits = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
       if (c === 0x5c) i++;
       else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
+      continue;
+    }
+    if (c >= 0x30 && c <= 0x39) {
+      if (++digits >= 16) longDigits = true;
+      continue;
+    }
+    digits = 0;
+    if (c === 0x22) inString = true;
+    else if (c === 0x3a) keys++;
     else if (c === 0x5b || c === 0x7b) {
-      if (++depth > MAX_NESTING) return i;
+      if (++depth > MAX_NESTING) return { deepAt: i, keys, longDigits };
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
-  return -1;
+  return { deepAt: -1, keys, longDigits };
+}
+
+/** The 0-based index of the first bracket that nests text deeper than MAX_NESTING, or -1 (the simulator checks request bodies with it too). */
+export function nestingTooDeepAt(text: string): number {
+  return quickScan(text).deepAt;
+}
+
+/** Keys of every object in a parsed value (nesting is bounded by MAX_NESTING before this runs). */
+function keysIn(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return 0;
+  let n = 0;
+  if (Array.isArray(value)) {
+    for (const v of value) n += keysIn(v);
+    return n;
+  }
+  for (const k in value) n += 1 + keysIn((value as Record<string, unknown>)[k]);
+  return n;
 }
 
 /**
@@ -50,11 +84,17 @@ const SMALL = 8;
 
 const isDelimiter = (c: number) => c === 0x2c || c === 0x5d || c === 0x7d || c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
 
-export function scanJson(text: string): JsonScanProblem | null {
-  const deep = nestingTooDeepAt(text);
-  if (deep >= 0) {
-    return { path: '', message: `arrays and objects nest deeper than ${MAX_NESTING} levels (at character ${deep + 1}); sailbatch accepts at most ${MAX_NESTING}` };
+/**
+ * `parsed`, what JSON.parse made of `text`, lets the common line skip the walk: JSON.parse keeps
+ * one value of a repeated key, so a text with as many keys as its value has none repeated, and
+ * without a long run of digits it has no integer past 2^53.
+ */
+export function scanJson(text: string, parsed?: unknown): JsonScanProblem | null {
+  const quick = quickScan(text);
+  if (quick.deepAt >= 0) {
+    return { path: '', message: `arrays and objects nest deeper than ${MAX_NESTING} levels (at character ${quick.deepAt + 1}); sailbatch accepts at most ${MAX_NESTING}` };
   }
+  if (parsed !== undefined && !quick.longDigits && keysIn(parsed) === quick.keys) return null;
   let i = 0;
   const n = text.length;
   const stack: (string | number)[] = [];

@@ -25,7 +25,10 @@ export interface LoadResult {
 /** Where loaded jobs go: the checkpoint, or a dry run's tally. */
 export type JobSink = Pick<BatchStore, 'insertJobs' | 'lineOfCustomId'>;
 
-const INSERT_EVERY = 2_000;
+// Pages of 500: a page of 2,000 jobs lived long enough to be promoted out of V8's young generation,
+// so the old generation grew with garbage (peak RSS 186 MB validating 200,000 lines, 136 MB now)
+// while the CPU per line stayed the same.
+const INSERT_EVERY = 500;
 const KEEP_ISSUES = 20;
 
 /**

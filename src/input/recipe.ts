@@ -117,7 +117,10 @@ export async function buildRecipe(o: Omit<RunOptions, 'apiKey'>, defaults: LineD
     });
   }
   const name = o.schema === undefined ? 'answer' : basename(o.schema).replace(/(\.schema)?\.json$/i, '').replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64) || 'answer';
-  source = new PlannedSource(source, { schema: schema && { name, schema }, promptCacheKey, models: o.models, samples: o.samples });
+  // A plan that adds nothing is left out: its copies of every item are garbage at a million lines.
+  if (schema || promptCacheKey !== undefined || (o.models?.length ?? 0) > 0 || o.samples > 1) {
+    source = new PlannedSource(source, { schema: schema && { name, schema }, promptCacheKey, models: o.models, samples: o.samples });
+  }
   const props = schema && isPlainObject(schema['properties']) ? Object.keys(schema['properties']) : null;
   return { source, sha256, answerFields: props, rowKeys: templateText === undefined ? null : format === 'jsonl' ? 'rows' : 'header' };
 }

@@ -27,7 +27,7 @@ export class RequestLineSource extends FileSource implements LineSource {
     const parsed = json.value;
     const readable = (parsed as { custom_id?: unknown } | null)?.custom_id;
     const customId = typeof readable === 'string' && readable !== '' ? readable : undefined;
-    const scan = scanJson(text);
+    const scan = scanJson(text, parsed);
     if (scan) return { kind: 'invalid', line, problems: [{ field: scan.path, message: scan.message }], customId };
     const result = normalizeLine(parsed, line, this.defaults);
     return result.ok ? { kind: 'request', line, request: result.value } : { kind: 'invalid', line, problems: result.problems, customId };

@@ -18,7 +18,7 @@ export class JsonlRowSource extends FileSource implements RowSource {
     if (!isPlainObject(parsed)) {
       return invalid('', `must be a JSON object with the row's fields (got ${Array.isArray(parsed) ? 'an array' : JSON.stringify(parsed).slice(0, 40)})`);
     }
-    const scan = scanJson(text);
+    const scan = scanJson(text, parsed);
     if (scan) return invalid(scan.path, scan.message);
     return { kind: 'row', line, n, row: parsed };
   }
