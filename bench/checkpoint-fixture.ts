@@ -68,7 +68,7 @@ export async function buildCheckpoint(file: string, n: number, whileOut?: (store
         const failed = i % 50 === 7;
         updates.push({
           kind: 'finished', idx: i, attempt: 0, state: failed ? 'failed' : 'completed', responseId: null, apiStatus: failed ? 'failed' : 'completed',
-          statusCode: 200, requestId: null, result: result(i), parsed: null, errorCode: failed ? 'server_error' : null, errorMessage: failed ? 'the model failed' : null,
+          statusCode: 200, requestId: null, result: result(i), tokens: { input: 60, output: 120, cached: 0, reasoning: 40 }, parsed: null, errorCode: failed ? 'server_error' : null, errorMessage: failed ? 'the model failed' : null,
         });
       }
       await store.apply(updates, { gets: updates.length });

@@ -119,7 +119,7 @@ test('due polls are claimed soonest first; finishing a job updates the per-state
   assert.equal(due[0]!.responseId, `r${due[0]!.idx}`);
   assert.deepEqual(await a.claimDuePolls(now, 10).then((r) => r.map((j) => j.idx).sort()), [0, 1]);
   await b.apply(due.map((j) => ({ kind: 'finished' as const, idx: j.idx, attempt: 0, state: S.completed, responseId: j.responseId, apiStatus: 'completed',
-    statusCode: 200, requestId: null, result: JSON.stringify({ usage: { input_tokens: 3, output_tokens: 4 } }), parsed: null, errorCode: null, errorMessage: null })));
+    statusCode: 200, requestId: null, result: JSON.stringify({ usage: { input_tokens: 3, output_tokens: 4 } }), tokens: { input: 3, output: 4, cached: 0, reasoning: 0 }, parsed: null, errorCode: null, errorMessage: null })));
   const counts = await a.counts();
   assert.equal(counts[S.completed], 2);
   assert.equal(counts[S.submitted], 2);

@@ -136,6 +136,8 @@ export type JobUpdate =
       statusCode: number | null;
       requestId: string | null;
       result: string | null;
+      /** What `result` reports under `usage` (cost/usage.ts resultTokens): counted without reading the result back. */
+      tokens: TokenUsage;
       /** The answer's parsed JSON text, when the request asked for a schema and the answer follows it. */
       parsed: string | null;
       errorCode: string | null;

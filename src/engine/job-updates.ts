@@ -3,6 +3,7 @@ import { checkAnswer } from '../answers/answer-checks.ts';
 import { endpointOf } from '../api/endpoints.ts';
 import type { JobUpdate, WorkJob } from '../checkpoint/store.ts';
 import { JOB_STATES, type JobState } from '../checkpoint/job-states.ts';
+import { resultTokens } from '../cost/usage.ts';
 
 type Finished = Extract<JobUpdate, { kind: 'finished' }>;
 type EndState = Finished['state'];
@@ -61,6 +62,7 @@ export function finishedUpdate(row: Pick<WorkJob, 'idx' | 'attempt' | 'url'>, se
     statusCode: reply.status,
     requestId: reply.requestId,
     result: JSON.stringify(result),
+    tokens: resultTokens(body),
     parsed,
     errorCode,
     errorMessage,
@@ -85,6 +87,7 @@ export function failedUpdate(
     statusCode,
     requestId: null,
     result: body === null || body === undefined ? null : JSON.stringify(body),
+    tokens: resultTokens(body),
     parsed: null,
     errorCode,
     errorMessage,

@@ -4,6 +4,7 @@ import { PostgresStore } from '../../src/checkpoint/postgres/postgres-store.ts';
 import { SqliteStore } from '../../src/checkpoint/sqlite/sqlite-store.ts';
 import { JOB_STATES } from '../../src/checkpoint/job-states.ts';
 import type { BatchMeta, BatchStore, JobUpdate, LostClaims, NewJob } from '../../src/checkpoint/store.ts';
+import { resultTokens } from '../../src/cost/usage.ts';
 import { pgDatabaseFor } from './postgres.ts';
 import { testDir } from './tmp.ts';
 
@@ -104,21 +105,33 @@ export const polled = (idx: number, over: Partial<Polled> = {}): Polled => ({
   ...over,
 });
 
-export const finished = (idx: number, state: Finished['state'], over: Partial<Finished> = {}): Finished => ({
-  kind: 'finished',
-  idx,
-  attempt: 0,
-  state,
-  responseId: null,
-  apiStatus: state,
-  statusCode: 200,
-  requestId: null,
-  result: JSON.stringify({ id: `resp_${idx}`, status: state }),
-  parsed: null,
-  errorCode: state === JOB_STATES.completed ? null : `${state}_code`,
-  errorMessage: state === JOB_STATES.completed ? null : `${state} message`,
-  ...over,
-});
+function parsedOrNull(text: string | null): unknown {
+  try {
+    return text === null ? null : JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/** A final update; its tokens, unless given, are what the engine would read from the result it parsed. */
+export const finished = (idx: number, state: Finished['state'], over: Partial<Finished> = {}): Finished => {
+  const u = {
+    kind: 'finished' as const,
+    idx,
+    attempt: 0,
+    state,
+    responseId: null,
+    apiStatus: state,
+    statusCode: 200,
+    requestId: null,
+    result: JSON.stringify({ id: `resp_${idx}`, status: state }),
+    parsed: null,
+    errorCode: state === JOB_STATES.completed ? null : `${state}_code`,
+    errorMessage: state === JOB_STATES.completed ? null : `${state} message`,
+    ...over,
+  };
+  return { tokens: resultTokens(parsedOrNull(u.result)), ...u };
+};
 
 /** Every job that may be claimed now (pending, and submitted with any poll time), as the engine would before it writes them. */
 export async function claimEverything(store: BatchStore): Promise<number[]> {

@@ -273,7 +273,7 @@ export class SqliteJobStore {
       if (from === S.submitted) delta.polls++;
       delta.polled(r.pollCount);
       delta.lastFinishedAtMs = now;
-      if (u.result !== null) delta.usageAdded.push(u.idx);
+      delta.addTokens(u.tokens);
       return true;
     }
     return false;

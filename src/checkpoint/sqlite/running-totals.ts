@@ -11,8 +11,9 @@ export class TotalsDelta {
   maxPolls = 0;
   background = 0;
   lastFinishedAtMs: number | null = null;
-  /** Jobs whose result was stored (its tokens are added) or is about to be cleared (taken off). */
-  readonly usageAdded: number[] = [];
+  /** Tokens of the results stored, as the engine read them from the objects it parsed. */
+  readonly tokensAdded: TokenUsage = { input: 0, output: 0, cached: 0, reasoning: 0 };
+  /** Jobs whose result is about to be cleared (its tokens are taken off). */
   readonly usageRemoved: number[] = [];
 
   add(state: JobState, n: number): void {
@@ -22,6 +23,10 @@ export class TotalsDelta {
   move(from: JobState, to: JobState): void {
     this.add(from, -1);
     this.add(to, 1);
+  }
+
+  addTokens(t: TokenUsage): void {
+    for (const f of TOKEN_FIELDS) this.tokensAdded[f] += t[f];
   }
 
   polled(pollCount: number): void {
@@ -63,11 +68,11 @@ export class SqliteRunningTotals {
          last_finished_at_ms = COALESCE(MAX(last_finished_at_ms, @lastFinishedAtMs), @lastFinishedAtMs, last_finished_at_ms)
        WHERE id = 1`,
     );
-    // Tokens of the stored results of the jobs in a JSON array of idx.
+    // Tokens of the stored results of the jobs in a JSON array of idx (results about to be cleared).
     this.usage = db.prepare(usageSumsSql('idx IN (SELECT value FROM json_each(?))'));
   }
 
-  tokensOf(idxs: readonly number[]): TokenUsage {
+  private tokensOf(idxs: readonly number[]): TokenUsage {
     return this.usage.get(JSON.stringify(idxs)) as TokenUsage;
   }
 
@@ -79,7 +84,7 @@ export class SqliteRunningTotals {
   /** Writes `delta`; `removed` is what removeUsage returned before the rows changed. */
   write(delta: TotalsDelta, removed: TokenUsage = { input: 0, output: 0, cached: 0, reasoning: 0 }): void {
     for (const [state, n] of delta.counts) if (n !== 0) this.addCount.run(state, n);
-    const added = delta.usageAdded.length === 0 ? { input: 0, output: 0, cached: 0, reasoning: 0 } : this.tokensOf(delta.usageAdded);
+    const added = delta.tokensAdded;
     const tokens = Object.fromEntries(TOKEN_FIELDS.map((f) => [f, added[f] - removed[f]])) as unknown as TokenUsage;
     if (delta.polls === 0 && delta.background === 0 && delta.lastFinishedAtMs === null && delta.maxPolls === 0 && TOKEN_FIELDS.every((f) => tokens[f] === 0)) {
       return;
