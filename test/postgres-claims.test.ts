@@ -77,13 +77,16 @@ test('claims: concurrent workers get disjoint pages in input order; a claimed jo
 });
 
 test('claims: an expired claim is taken over; the first owner\'s late update is dropped, the second\'s lands', async (t) => {
-  const { a, b, close } = await fleet(await pgDatabaseFor(t), 3, 150);
+  const ttlMs = 500;
+  const { a, b, close } = await fleet(await pgDatabaseFor(t), 3, ttlMs);
   t.after(close);
+  const claimedAt = Date.now();
   const [job] = await a.claimPending(1);
   assert.equal(job!.idx, 0);
-  assert.deepEqual((await b.claimPending(1)).map((j) => j.idx), [1], 'a live claim is skipped');
+  let taken = (await b.claimPending(1)).map((j) => j.idx);
+  // Only a check within the time-to-live says anything (a loaded machine may come later).
+  if (Date.now() - claimedAt < ttlMs) assert.deepEqual(taken, [1], 'a live claim is skipped');
   // Wait for the state, not a fixed time: b claims again until a's claim has expired.
-  let taken: number[] = [];
   while (!taken.includes(0)) taken = (await b.claimPending(5)).map((j) => j.idx).concat(taken);
   const submitted = { kind: 'submitted' as const, idx: 0, attempt: 0, responseId: 'resp_b', apiStatus: 'pending', requestId: null, nextPollAtMs: 0 };
   assert.deepEqual(await b.apply([submitted]), { lost: [] });
@@ -96,14 +99,25 @@ test('claims: an expired claim is taken over; the first owner\'s late update is 
 });
 
 test('heartbeat extends a live worker\'s claims past their first expiry', async (t) => {
-  const { a, b, close } = await fleet(await pgDatabaseFor(t), 2, 300);
+  const ttlMs = 1_000;
+  const { a, b, close } = await fleet(await pgDatabaseFor(t), 2, ttlMs);
   t.after(close);
-  await a.claimPending(2);
-  const until = Date.now() + 900;
-  while (Date.now() < until) {
+  const claimedAt = Date.now();
+  assert.equal((await a.claimPending(2)).length, 2);
+  // A check that ends within ttlMs of the heartbeat before it must find nothing to take, on any
+  // machine. One that ends later (a loaded machine) proves nothing either way and is not counted;
+  // the test goes on until three checks past the claims' first expiry have counted.
+  for (let counted = 0; counted < 3; ) {
+    const beatAt = Date.now();
     await a.heartbeat('worker-a');
-    assert.deepEqual(await b.claimPending(2), [], 'b takes nothing while a beats');
-    await new Promise((r) => setTimeout(r, 50));
+    const taken = await b.claimPending(2);
+    if (Date.now() - beatAt >= ttlMs) {
+      if (taken.length > 0) return t.skip('the machine was too slow to beat within the claim time-to-live');
+      continue;
+    }
+    assert.deepEqual(taken, [], 'b takes nothing while a beats');
+    if (beatAt > claimedAt + ttlMs) counted++;
+    await new Promise((r) => setTimeout(r, ttlMs / 4));
   }
 });
 
@@ -188,9 +202,10 @@ test('shared budget: live workers never hold more than the batch concurrency tog
   }
   assert.deepEqual(history.at(-1), [3, 3, 2, 2], `shares even out (${JSON.stringify(history)})`);
   const before = await stores[1]!.budget!.renew('w1', 3);
-  await stores[0]!.budget!.rateLimited(Date.now() + 5_000);
+  const until = Date.now() + 5_000;
+  await stores[0]!.budget!.rateLimited(until);
   const after = await stores[3]!.budget!.renew('w3', 2);
   assert.equal(after.rateLimits, before.rateLimits + 1);
-  assert.ok(after.pausedUntilMs > Date.now() + 4_000);
+  assert.ok(after.pausedUntilMs >= until, 'every worker pauses until the time the 429 asked for');
   assert.equal(after.maxPerSecond, 8, 'requests per second follow the concurrency share');
 });

@@ -131,7 +131,8 @@ test('the webhook receiver answers a wrong token before reading the body, refuse
   const { port } = await receiver.listen('127.0.0.1', 0);
   t.after(() => receiver.close());
   // Failing, each of these would wait for a body that never ends; the bound turns that into a failure.
-  const bounded = <T>(p: Promise<T>) => Promise.race([p, sleep(20_000).then(() => 'no answer' as const)]);
+  // (An unref'd timer: once the answers came, it does not hold the test file's process 20 s more.)
+  const bounded = <T>(p: Promise<T>) => Promise.race([p, sleep(20_000, undefined, { ref: false }).then(() => 'no answer' as const)]);
 
   const forged = await bounded(stalledCall(port, { authorization: 'Bearer wrong', 'content-length': '1000000' }, 'x'.repeat(1000)));
   assert.deepEqual(forged, { status: 401, closed: false }, 'answered 401 while the body was still coming');
