@@ -28,7 +28,7 @@ const S = JOB_STATES;
  *   worker's "is the batch done?" cost the same on ten million lines as on ten.
  * - `batches` carries the fleet's shared budget (`concurrency`, `max_rps`) and the shared
  *   `pause_until_ms` that a 429 seen by any worker sets for all of them (`rate_limits` counts
- *   those, so that every worker also halves its share once per 429 wave, not only waits).
+ *   those, so that every worker also cuts its share once per 429 wave, not only waits).
  * - `workers` has one row per live worker process and its heartbeat: each takes its share of
  *   the budget from the number of live rows. `slots` is how many requests the worker may have in
  *   flight; a worker grows it only under the batch row's lock and only into what the live
