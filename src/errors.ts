@@ -1,3 +1,4 @@
+import { countOf } from './human-format.ts';
 /**
  * The error hierarchy. Every error a user can see is one of these, with a message that names the
  * thing, the value, the expectation and the fix. The CLI maps them to exit codes in one place
@@ -51,7 +52,7 @@ export class InputError extends SailbatchError {
     super(
       count === 0
         ? `${file}: no valid lines`
-        : `${file}: ${count} invalid line${count === 1 ? '' : 's'}, nothing was sent ` +
+        : `${file}: ${countOf(count, 'invalid line')}, nothing was sent ` +
             `(fix them, or pass --skip-invalid to run the valid lines); first: ${formatIssue(issues[0]!)}`,
     );
   }
@@ -67,9 +68,9 @@ export class UnknownModelsError extends UsageError {
   ) {
     const n = unknown.length;
     super(
-      `${n} model${n === 1 ? '' : 's'} named in the input ${n === 1 ? 'is' : 'are'} not available to this API key at ${baseUrl}; nothing was sent:\n` +
+      `${countOf(n, 'model')} named in the input ${n === 1 ? 'is' : 'are'} not available to this API key at ${baseUrl}; nothing was sent:\n` +
         unknown
-          .map((u) => `  "${u.model}" (${u.lines} line${u.lines === 1 ? '' : 's'}); this key can use: ${u.closest.join(', ') || 'no model at all'}`)
+          .map((u) => `  "${u.model}" (${countOf(u.lines, 'line')}); this key can use: ${u.closest.join(', ') || 'no model at all'}`)
           .join('\n') +
         '\nFix the model names (or --model), or pass --force-model to send every line to one model.',
     );

@@ -41,6 +41,11 @@ export function plural(n: number, word: string): string {
   return word.endsWith('y') ? `${word.slice(0, -1)}ies` : `${word}s`;
 }
 
+/** "1 job", "3,000 jobs": a count and its noun, in the one number format. */
+export function countOf(n: number, word: string): string {
+  return `${formatCount(n)} ${plural(n, word)}`;
+}
+
 export function formatRequests(r: { posts: number; gets: number; retries: number }): string {
   return `${formatCount(r.posts)} POST, ${formatCount(r.gets)} GET, ${formatCount(r.retries)} ${plural(r.retries, 'retry')}`;
 }

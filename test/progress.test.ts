@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { formatDuration, formatRate } from '../src/human-format.ts';
 import { RateMeter } from '../src/progress/rate-meter.ts';
+import { columnsOf, fitLine, wrapLine } from '../src/progress/terminal-width.ts';
 import { runCli } from './helpers/cli.ts';
 import { simFor } from './helpers/loopback.ts';
 import { testDir } from './helpers/tmp.ts';
@@ -32,6 +33,41 @@ test('forced TTY: bars for sent and finished with rate and ETA, drawn with escap
   // Phase lines come after the bars are stopped, each on its own line.
   assert.match(r.stderr, /\nsailbatch: writing .*out\.jsonl\nsailbatch: done\n/);
   assert.match(r.stderr, /finished in [\d.]+s: 60 jobs, 60 completed/);
+});
+
+test('forced TTY of unknown width: bars and failure lines fit 80 columns (failures cut with …)', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t, { ...spread, withdrawnModels: ['no/such-model'] });
+  const input = join(dir, 'in.jsonl');
+  writeWorkload(input, 40);
+  const longId = 'a-custom-id-long-enough-to-push-its-failure-line-well-past-the-eighty-columns-of-a-terminal';
+  appendFileSync(input, `${JSON.stringify({ custom_id: longId, model: 'no/such-model', input: 'x' })}\n`);
+
+  const r = await runCli(['run', input, '-o', join(dir, 'out.jsonl'), '--base-url', sim.url, ...flags], { SAILBATCH_PROGRESS: 'tty' });
+
+  assert.equal(r.code, 1, r.stderr);
+  // Everything written between two cursor movements or line ends is one stretch of one screen line.
+  const pieces = r.stderr.split(/\x1b\[[0-9;?]*[A-Za-z]|\r|\n/).filter(Boolean);
+  const bars = pieces.filter((p) => / (sent {4}|finished) \|/.test(p));
+  assert.ok(bars.length > 0, r.stderr);
+  assert.ok(bars.every((p) => p.length <= 80), bars.filter((p) => p.length > 80).join('\n'));
+  const failure = pieces.find((p) => p.startsWith('sailbatch: line 41 ('));
+  assert.ok(failure, r.stderr);
+  assert.equal([...failure].length, 80);
+  assert.ok(failure.endsWith('…') && failure.startsWith(`sailbatch: line 41 (${longId.slice(0, 40)}`), failure);
+  // The summary is printed after the bars, for the terminal to wrap: the whole of it is there.
+  assert.match(r.stderr, /finished in [\d.]+m?s: 41 jobs, 40 completed, 1 failed\./);
+  assert.match(r.stderr, /`sailbatch retry` with the same arguments/);
+});
+
+test('fitLine cuts with an ellipsis, wrapLine breaks at spaces', () => {
+  assert.equal(fitLine('short', 80), 'short');
+  assert.equal(fitLine('abcdefghij', 5), 'abcd…');
+  assert.deepEqual(wrapLine('one two three four', 9), ['one two', 'three', 'four']);
+  assert.deepEqual(wrapLine('abcdefghijkl', 5), ['abcde', 'fghij', 'kl']);
+  assert.ok(wrapLine('x '.repeat(100), 80).every((l) => l.length <= 80));
+  assert.equal(columnsOf({}), 80);
+  assert.equal(columnsOf({ columns: 132 }), 132);
 });
 
 test('plain: timestamped lines at the interval and at each phase change, failures listed, no escape codes or carriage returns', async (t) => {

@@ -53,7 +53,7 @@ test('a second SIGINT quits at once, and the batch still resumes', async (t) => 
   const expected = writeWorkload(input, 40, ['asap']);
   const args = ['run', input, '-o', output, '--base-url', sim.url, '--concurrency', '40', ...flags];
   const child = spawnCli(args);
-  await waitForOutput(child, /; [1-9]\d* requests in flight/);
+  await waitForOutput(child, /; [1-9][\d,]* requests? in flight/);
   child.kill('SIGINT');
   await waitForOutput(child, 'stopping');
   child.kill('SIGINT');

@@ -156,7 +156,7 @@ test('while 429s hold a run back, its progress line and status in another proces
   // Every request answered 429 from now on: the limit is cut to 1, and no success raises it.
   sim.setFaults({ rateLimitRate: 1 });
   await waitForOutput(run, /limit 1\)/);
-  assert.match(progress, /requests in flight \(throttled by 429s: limit 1\)/);
+  assert.match(progress, /requests? in flight \(throttled by 429s: limit 1\)/);
 
   const json = await runCli(['status', '--db', db, '--json'], {}, 60_000);
   assert.equal(json.code, 0, json.stderr);

@@ -10,6 +10,7 @@ import { runCommand } from './run.ts';
 import { simCommand } from './sim.ts';
 import { statusCommand } from './status.ts';
 import { packageVersion } from '../version.ts';
+import { countOf } from '../human-format.ts';
 
 const INTERRUPTED: JsonError = { name: 'InterruptedError', message: 'interrupted by a signal; rerun the same command to resume' };
 
@@ -80,7 +81,7 @@ function reportError(e: unknown, io: CliIo): number {
     return EXIT.usage;
   }
   if (e instanceof InputError) {
-    io.stderr.write(`sailbatch: ${e.count} invalid line${e.count === 1 ? '' : 's'} in ${e.file} (see above); nothing was sent. Fix them, or pass --skip-invalid to run the valid lines.\n`);
+    io.stderr.write(`sailbatch: ${countOf(e.count, 'invalid line')} in ${e.file} (see above); nothing was sent. Fix them, or pass --skip-invalid to run the valid lines.\n`);
     return e.exitCode;
   }
   if (e instanceof SailbatchError) {

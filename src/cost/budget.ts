@@ -6,6 +6,7 @@ import { formatUsd, usageCost } from './cost.ts';
 import { inputTokens } from './input-tokens.ts';
 import { pricesFor, type PriceTable } from './price-table.ts';
 import { usageOf } from './usage.ts';
+import { countOf } from '../human-format.ts';
 
 /** What the budget needs to know of a job: what it sends, and in which window. */
 export interface BudgetJob {
@@ -127,7 +128,7 @@ export function assertBudgetable(work: readonly WorkToSend[], prices: PriceTable
   const unpriced = work.filter((w) => !isCompletionWindow(w.completionWindow) || !pricesFor(prices, w.model, w.completionWindow));
   if (unpriced.length > 0) {
     throw new UsageError(
-      `--max-cost: ${pricesFile} has no price for ${unpriced.map((w) => `${w.model} in window ${w.completionWindow} (${w.jobs} line${w.jobs === 1 ? '' : 's'})`).join(', ')}; ` +
+      `--max-cost: ${pricesFile} has no price for ${unpriced.map((w) => `${w.model} in window ${w.completionWindow} (${countOf(w.jobs, 'line')})`).join(', ')}; ` +
         'add them to the price table. Nothing was sent.',
     );
   }

@@ -11,7 +11,7 @@ import type { ModelFigures, PollStats, TokenUsage } from '../checkpoint/summary.
 import { CheckpointBusyError, CheckpointError, EXIT, FatalRunError, UsageError, type InputIssue } from '../errors.ts';
 import { AuthenticationError, PermissionDeniedError } from '../api/api-error.ts';
 import { TERMINAL_STATES } from '../checkpoint/job-states.ts';
-import { formatCount } from '../human-format.ts';
+import { countOf, formatCount } from '../human-format.ts';
 import { sameServer } from '../api/same-server.ts';
 import { inputChange } from '../input/input-change.ts';
 import { loadJobs } from '../input/loader.ts';
@@ -289,11 +289,11 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       const n = await store.requeueUnsuccessful((j) =>
         idempotencyKey({ namespace: stored.namespace, customId: j.customId, attempt: j.attempt, bodySha256: j.bodySha256 }),
       );
-      phase(events, 'loading', `retrying ${n} job${n === 1 ? '' : 's'} that ended unsuccessfully, with new idempotency keys`);
+      phase(events, 'loading', `retrying ${countOf(n, 'job')} that ended unsuccessfully, with new idempotency keys`);
     }
 
     const released = await store.releaseBudgetHold();
-    if (released > 0) phase(events, 'loading', `sending the ${released} jobs the spending cap held back last time, with the same idempotency keys`);
+    if (released > 0) phase(events, 'loading', `sending the ${countOf(released, 'job')} the spending cap held back last time, with the same idempotency keys`);
     // A refusal before anything was sent leaves no checkpoint behind: fixing the file and
     // rerunning must not meet "the input changed".
     const refuse = async (e: unknown): Promise<never> => {
@@ -406,7 +406,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
         const n = await store.requeueInvalidOutput((j) =>
           idempotencyKey({ namespace: stored.namespace, customId: j.customId, attempt: j.attempt, bodySha256: j.bodySha256 }),
         );
-        phase(events, 'running', `asking again for ${n} answer${n === 1 ? '' : 's'} that failed the answer checks (round ${round} of ${o.outputRetries})`);
+        phase(events, 'running', `asking again for ${countOf(n, 'answer')} that failed the answer checks (round ${round} of ${o.outputRetries})`);
         dispatcher = newDispatcher();
         ({ stopped } = await dispatcher.run());
       }

@@ -3,6 +3,7 @@ import type { BatchStore, NewJob } from '../checkpoint/store.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 import { InputError, InterruptedError, UsageError, formatIssue, type InputIssue } from '../errors.ts';
 import type { LineSource, SourceItem } from './line-source.ts';
+import { countOf } from '../human-format.ts';
 
 export interface LoadOptions {
   namespace: string;
@@ -131,7 +132,7 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
   if (idx === 0) throw new UsageError(`${source.file}: no requests (the file is empty or has only blank lines)`);
   if (invalidLines > 0 && !o.skipInvalid) throw new InputError(source.file, kept, invalidLines);
   if (invalidLines === idx) {
-    throw new UsageError(`${source.file}: all ${idx} lines are invalid (listed above), so --skip-invalid leaves nothing to run; nothing was sent`);
+    throw new UsageError(`${source.file}: all ${countOf(idx, 'line')} are invalid (listed above), so --skip-invalid leaves nothing to run; nothing was sent`);
   }
   return { jobs: idx, invalid: invalidLines, bytes: source.bytesRead, sha256: source.sha256() };
 }

@@ -1,8 +1,9 @@
 import cliProgress from 'cli-progress';
 import { TERMINAL_STATES } from '../checkpoint/job-states.ts';
 import type { RunnerEvents, RunnerEventMap } from '../engine/events.ts';
-import { formatCount, formatDuration, formatRate, formatRequests } from '../human-format.ts';
+import { countOf, formatCount, formatDuration, formatRate, formatRequests } from '../human-format.ts';
 import { RateMeter } from './rate-meter.ts';
+import { columnsOf, fitLine, wrapLine } from './terminal-width.ts';
 
 export interface ReporterOptions {
   /** Where progress goes (stderr: stdout is kept for --json). */
@@ -33,7 +34,7 @@ function pace(meter: RateMeter, remaining: number): { rate: string; left: string
 
 /** Why fewer requests are in flight than --concurrency allows, when the server's 429s are why. */
 function limitNote(p: Progress): string {
-  return p.throttledTo === null ? `limit ${p.allowed}` : `throttled by 429s: limit ${p.throttledTo}`;
+  return p.throttledTo === null ? `limit ${formatCount(p.allowed)}` : `throttled by 429s: limit ${formatCount(p.throttledTo)}`;
 }
 
 function plainLine(p: Progress, finishedPace: { rate: string; left: string }): string {
@@ -42,7 +43,7 @@ function plainLine(p: Progress, finishedPace: { rate: string; left: string }): s
   return (
     `${formatCount(done)}/${formatCount(p.total)} finished (${formatCount(c.completed)} completed, ${formatCount(done - c.completed)} not), ` +
     `${formatCount(c.submitted)} at the server, ${formatCount(c.pending)} to send; ${finishedPace.rate}, ${finishedPace.left}; ` +
-    `${p.inFlight} requests in flight (${limitNote(p)}); ${formatRequests(p.requests)}`
+    `${countOf(p.inFlight, 'request')} in flight (${limitNote(p)}); ${formatRequests(p.requests)}`
   );
 }
 
@@ -58,7 +59,7 @@ function ttyView(stream: NodeJS.WriteStream): NodeJS.WriteStream {
   if (stream.isTTY) return stream;
   return {
     isTTY: true,
-    columns: 100,
+    columns: columnsOf(stream),
     write: (chunk: string, cb?: () => void) => stream.write(chunk, cb),
   } as unknown as NodeJS.WriteStream;
 }
@@ -85,11 +86,24 @@ export function attachReporter(events: RunnerEvents, o: ReporterOptions): () => 
   // Bars belong to the running phase: while stopping, the few progress events left would draw a second set.
   let running = false;
 
-  const log = (msg: string) => {
-    if (bars) bars.log(`sailbatch: ${msg}\n`);
-    else if (o.tty) o.stream.write(`sailbatch: ${msg}\n`);
-    else o.stream.write(`${new Date().toISOString()} sailbatch: ${msg}\n`);
+  // On a TTY a failure line is cut at the terminal's edge (the results, `status` and --errors
+  // hold the whole message); other lines among the bars are wrapped, as they must be read whole.
+  const log = (msg: string, long: 'wrap' | 'cut' = 'wrap') => {
+    const line = `sailbatch: ${msg}`;
+    const width = columnsOf(o.stream);
+    if (bars) bars.log(`${long === 'cut' ? fitLine(line, width) : wrapLine(line, width).join('\n')}\n`);
+    else if (o.tty) o.stream.write(`${long === 'cut' ? fitLine(line, width) : line}\n`);
+    else o.stream.write(`${new Date().toISOString()} ${line}\n`);
   };
+
+  // Each bar line fits the terminal: the bar gives up columns first (down to 10), then the text is cut.
+  const fitted =
+    (format: string): cliProgress.GenericFormatter =>
+    (options, params, payload) => {
+      const width = columnsOf(o.stream);
+      const render = (barsize: number) => cliProgress.Format.Formatter({ ...options, format, barsize }, params, payload);
+      return fitLine(render(Math.max(10, Math.min(30, width - render(0).length))), width);
+    };
 
   // A second Ctrl-C exits the process at once; the cursor the bars hid must come back.
   const stopBars = () => {
@@ -105,7 +119,8 @@ export function attachReporter(events: RunnerEvents, o: ReporterOptions): () => 
     bars = new cliProgress.MultiBar(
       {
         stream: ttyView(o.stream),
-        format: ' {name} |{bar}| {value}/{total} {percentage}% | {rate} | {left}{extra}',
+        format: fitted(' {name} |{bar}| {value}/{total} {percentage}% | {rate} | {left}{extra}'),
+        formatValue: (v, options, type) => (type === 'value' || type === 'total' ? formatCount(v) : cliProgress.Format.ValueFormat(v, options, type)),
         hideCursor: true,
         clearOnComplete: false,
         fps: 5,
@@ -116,7 +131,7 @@ export function attachReporter(events: RunnerEvents, o: ReporterOptions): () => 
     rows = {
       sent: bars.create(p.total, 0, { name: 'sent    ', rate: '', left: '', extra: '' }),
       finished: bars.create(p.total, 0, { name: 'finished', rate: '', left: '', extra: '' }),
-      requests: bars.create(1, 0, { info: '' }, { format: ' {info}' }),
+      requests: bars.create(1, 0, { info: '' }, { format: fitted(' {info}') }),
     };
     process.on('exit', stopBars);
   };
@@ -170,7 +185,7 @@ export function attachReporter(events: RunnerEvents, o: ReporterOptions): () => 
   const onFinished = (e: Finished) => {
     if (e.state === 'completed') return;
     failures++;
-    if (failures <= LISTED_FAILURES) log(failureLine(e));
+    if (failures <= LISTED_FAILURES) log(failureLine(e), 'cut');
     if (failures === LISTED_FAILURES + 1) log('more jobs did not complete; they are counted, not listed (see `sailbatch status`, or --errors)');
   };
 

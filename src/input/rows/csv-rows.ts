@@ -2,6 +2,7 @@ import { parse, type Info } from 'csv-parse';
 import { UsageError } from '../../errors.ts';
 import { FileSource } from '../file-source.ts';
 import type { RowItem, RowSource } from './row-source.ts';
+import { countOf, formatCount } from '../../human-format.ts';
 
 const NEWLINE = /\n/g;
 
@@ -43,7 +44,7 @@ export class CsvRowSource extends FileSource implements RowSource {
         const problem = this.input.problem(line, line + Math.max(0, lines - leading - 1));
         if (problem) yield { kind: 'invalid', line, n, field: '', message: problem };
         else if (record.length !== header.length) {
-          yield { kind: 'invalid', line, n, field: '', message: `has ${record.length} field${record.length === 1 ? '' : 's'}, the header has ${header.length}; quote fields that contain the delimiter` };
+          yield { kind: 'invalid', line, n, field: '', message: `has ${countOf(record.length, 'field')}, the header has ${formatCount(header.length)}; quote fields that contain the delimiter` };
         } else {
           const row: Record<string, unknown> = {};
           for (let i = 0; i < header.length; i++) row[header[i]!] = record[i];
