@@ -1,9 +1,9 @@
-import { countOf } from './human-format.ts';
 /**
  * The error hierarchy. Every error a user can see is one of these, with a message that names the
  * thing, the value, the expectation and the fix. The CLI maps them to exit codes in one place
  * (`exitCodeFor`), so commands never call `process.exit` themselves.
  */
+import { countOf } from './human-format.ts';
 
 export const EXIT = {
   ok: 0,
