@@ -105,3 +105,29 @@ test('the budget admits a job only if spent + every reservation held + its own s
   assert.equal(b.spent, 1 + 3);
   assert.equal(b.tryReserve(job(2)), true, 'a finished job frees the part of its reservation it did not use');
 });
+
+test('--max-cost holds when answers would run past their output cap: the simulator cuts them there, as the reservation assumes', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t);
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  const prices = join(dir, 'prices.json');
+  writeFileSync(prices, JSON.stringify({ [MODEL]: { asap: PRICE } }));
+  // Echoes of these prompts are about a dozen words: four times the cap of 3 output tokens.
+  const n = 40;
+  writeFileSync(input, Array.from({ length: n }, (_, i) => JSON.stringify({ custom_id: `c${i}`, model: MODEL, input: `Please summarise paragraph ${i} about the weather in spring`, metadata: { completion_window: 'asap' } })).join('\n'));
+  const perJob = (countTokens('Please summarise paragraph 10 about the weather in spring') * PRICE.input + 3 * PRICE.output) / 1e6;
+  const cap = Number((perJob * n * 0.5).toFixed(6));
+  const r = await runCli(['run', input, '-o', output, '--base-url', sim.url, '--prices', prices, '--max-output-tokens', '3', '--max-cost', String(cap), ...fast]);
+  assert.equal(r.code, 1, r.stderr);
+  const out = readOutput(output);
+  const paid = out.filter((l) => l.response?.body && (l.response.body as { usage?: unknown }).usage);
+  assert.equal(paid.length, sim.stats().inferences);
+  assert.ok(paid.length > 0 && out.some((l) => l.error?.code === 'not_sent_budget'), `${paid.length} paid`);
+  const spent = paid.reduce((usd, l) => {
+    const u = usageOf(l.response!.body);
+    assert.ok(u.output <= 3, `${l.custom_id}: ${u.output} output tokens billed for a cap of 3`);
+    return usd + (u.input * PRICE.input + u.output * PRICE.output) / 1e6;
+  }, 0);
+  assert.ok(spent <= cap, `spent ${spent} > cap ${cap}`);
+});

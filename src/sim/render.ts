@@ -1,3 +1,4 @@
+import { ENDPOINT_KINDS, type Endpoint } from '../api/endpoints.ts';
 import { countTokens, requestText } from './deterministic.ts';
 import type { Outcome } from './faults.ts';
 
@@ -29,15 +30,50 @@ function statusAt(rec: ResponseRecord, now: number, o: RenderOptions): string {
   return openai ? 'queued' : 'pending';
 }
 
+/** The first `n` words of text (the simulator's tokens are words), with the spacing between them. */
+function firstWords(text: string, n: number): string {
+  if (n <= 0) return '';
+  let end = 0;
+  let words = 0;
+  for (const m of text.matchAll(/\S+/g)) {
+    end = m.index + m[0].length;
+    if (++words === n) break;
+  }
+  return text.slice(0, end);
+}
+
+/**
+ * The answer within the request's output-token cap, reasoning included, as Sail bills it: a
+ * server stops generating at the cap, so usage never passes it (the spending cap reserves
+ * exactly that much), and an answer that would be longer is cut there.
+ */
+function withinCap(body: Record<string, unknown>, endpoint: Endpoint, text: string, reasoning: number): { text: string; output: number; reasoning: number; cut: boolean } {
+  const field = ENDPOINT_KINDS[endpoint].maxTokensField;
+  const cap = body[field] ?? (endpoint === '/v1/chat/completions' ? body['max_tokens'] : undefined);
+  const words = countTokens(text);
+  if (typeof cap !== 'number' || words + reasoning <= cap) return { text, output: words + reasoning, reasoning, cut: false };
+  const r = Math.min(reasoning, cap);
+  const kept = firstWords(text, cap - r);
+  return { text: kept, output: countTokens(kept) + r, reasoning: r, cut: true };
+}
+
 /** A response object as GET /v1/responses/{id} shows it at time `now`. */
 export function renderResponse(rec: ResponseRecord, now: number, o: RenderOptions): Record<string, unknown> {
-  const status = statusAt(rec, now, o);
-  const done = status === 'completed' || status === 'incomplete';
-  const cut = done && (rec.outcome === 'incomplete' || rec.outcome === 'truncated');
-  const text = cut ? rec.text.slice(0, Math.ceil(rec.text.length / 2)) : rec.text;
+  const scheduled = statusAt(rec, now, o);
+  const done = scheduled === 'completed' || scheduled === 'incomplete';
+  const faultCut = done && (rec.outcome === 'incomplete' || rec.outcome === 'truncated');
+  const answer = withinCap(
+    rec.body,
+    '/v1/responses',
+    faultCut ? rec.text.slice(0, Math.ceil(rec.text.length / 2)) : rec.text,
+    done && (rec.body['reasoning'] as { effort?: string } | undefined)?.effort ? 8 : 0,
+  );
+  const status = done && answer.cut ? 'incomplete' : scheduled;
+  const cut = faultCut || (done && answer.cut);
+  const text = answer.text;
   const inTokens = countTokens(requestText(rec.body));
-  const outTokens = done ? countTokens(text) : 0;
-  const reasoning = done && (rec.body['reasoning'] as { effort?: string } | undefined)?.effort ? 8 : 0;
+  const outTokens = done ? answer.output - answer.reasoning : 0;
+  const reasoning = done ? answer.reasoning : 0;
   const output =
     !done ? (o.outputShape === 'string' ? '' : [])
     : o.outputShape === 'string' ? text
@@ -75,15 +111,15 @@ export function renderResponse(rec: ResponseRecord, now: number, o: RenderOption
 /** The reply of a synchronous endpoint (chat completions, messages). */
 export function renderSyncReply(endpoint: string, rec: ResponseRecord): Record<string, unknown> {
   const inTokens = countTokens(requestText(rec.body));
-  const outTokens = countTokens(rec.text);
+  const { text, output: outTokens, cut } = withinCap(rec.body, endpoint === '/v1/messages' ? endpoint : '/v1/chat/completions', rec.text, 0);
   if (endpoint === '/v1/messages') {
     return {
       id: rec.id,
       type: 'message',
       role: 'assistant',
       model: rec.model,
-      content: [{ type: 'text', text: rec.text }],
-      stop_reason: 'end_turn',
+      content: [{ type: 'text', text }],
+      stop_reason: cut ? 'max_tokens' : 'end_turn',
       usage: { input_tokens: inTokens, output_tokens: outTokens },
     };
   }
@@ -92,7 +128,7 @@ export function renderSyncReply(endpoint: string, rec: ResponseRecord): Record<s
     object: 'chat.completion',
     created: Math.floor(rec.createdAtMs / 1000),
     model: rec.model,
-    choices: [{ index: 0, message: { role: 'assistant', content: rec.text }, logprobs: null, finish_reason: 'stop' }],
+    choices: [{ index: 0, message: { role: 'assistant', content: text }, logprobs: null, finish_reason: cut ? 'length' : 'stop' }],
     usage: { prompt_tokens: inTokens, completion_tokens: outTokens, total_tokens: inTokens + outTokens },
   };
 }
