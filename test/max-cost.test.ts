@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import { SpendBudget } from '../src/cost/budget.ts';
 import { countTokens as simTokens } from '../src/sim/deterministic.ts';
@@ -16,13 +16,17 @@ const PRICE = { input: 100, output: 400 };
 const CAP = 24;
 const fast = ['--poll-interval', '20ms', '--max-poll-interval', '100ms', '--max-rps', '0', '--concurrency', '8'];
 
-test('--max-cost at about half: sending stops within the cap (in-flight reservations counted), exit 1; a higher cap finishes with one inference per line', async (t) => {
+/** A simulator, and an input, an output and a price table (PRICE for MODEL in asap) in a fresh folder. */
+async function budgeted(t: TestContext) {
   const dir = testDir(t);
   const sim = await simFor(t);
-  const input = join(dir, 'in.jsonl');
-  const output = join(dir, 'out.jsonl');
   const prices = join(dir, 'prices.json');
   writeFileSync(prices, JSON.stringify({ [MODEL]: { asap: PRICE } }));
+  return { dir, sim, input: join(dir, 'in.jsonl'), output: join(dir, 'out.jsonl'), prices };
+}
+
+test('--max-cost at about half: sending stops within the cap (in-flight reservations counted), exit 1; a higher cap finishes with one inference per line', async (t) => {
+  const { sim, input, output, prices } = await budgeted(t);
   const n = 120;
   const expected = writeWorkload(input, n, ['asap']);
   // What the whole file costs at the simulator, whose usage counts words: half of it is the cap.
@@ -107,12 +111,7 @@ test('the budget admits a job only if spent + every reservation held + its own s
 });
 
 test('--max-cost holds when answers would run past their output cap: the simulator cuts them there, as the reservation assumes', async (t) => {
-  const dir = testDir(t);
-  const sim = await simFor(t);
-  const input = join(dir, 'in.jsonl');
-  const output = join(dir, 'out.jsonl');
-  const prices = join(dir, 'prices.json');
-  writeFileSync(prices, JSON.stringify({ [MODEL]: { asap: PRICE } }));
+  const { sim, input, output, prices } = await budgeted(t);
   // Echoes of these prompts are about a dozen words: four times the cap of 3 output tokens.
   const n = 40;
   writeFileSync(input, Array.from({ length: n }, (_, i) => JSON.stringify({ custom_id: `c${i}`, model: MODEL, input: `Please summarise paragraph ${i} about the weather in spring`, metadata: { completion_window: 'asap' } })).join('\n'));
