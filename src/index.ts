@@ -4,6 +4,8 @@
 export { runBatch } from './engine/runner.ts';
 export { parseRunOptions } from './parse-options.ts';
 export type { RunSummary, RunHooks } from './engine/runner.ts';
+export { runWorker } from './engine/worker.ts';
+export type { WorkerSummary } from './engine/worker.ts';
 export { dryRunBatch } from './engine/dry-run.ts';
 export type { DryRunReport } from './engine/dry-run.ts';
 export type { WorkEstimate, EstimatedGroup, WindowTotal } from './cost/estimate.ts';
@@ -11,8 +13,8 @@ export type { WorkGroup } from './cost/work-tally.ts';
 export type { CostRange } from './cost/cost.ts';
 export { loadPriceTable, parsePriceTable } from './cost/prices.ts';
 export type { PriceTable, TokenPrices } from './cost/price-table.ts';
-export type { RunOptions, RunOptionsInput } from './options.ts';
-export { runOptionsSchema, defaultDbPath } from './options.ts';
+export type { RunOptions, RunOptionsInput, WorkerOptionsInput } from './options.ts';
+export { runOptionsSchema, workerOptionsSchema, defaultDbPath } from './options.ts';
 export type { RunnerEventMap, RunnerEvents, RunPhase, RequestCounts } from './engine/events.ts';
 export { openStore } from './checkpoint/open-store.ts';
 export type {

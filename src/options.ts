@@ -89,13 +89,37 @@ export const runOptionsSchema = z.object({
   prices: z.string().min(1).optional(),
   /** Spend cap in USD over every run of the batch: sending stops before it could be passed. Needs `prices`. */
   maxCostUsd: z.number().positive().finite().optional(),
-  /** A lease not renewed for this long belongs to a dead process and may be taken over. @default 30000 */
+  /**
+   * A lease (SQLite) or a worker's claims and budget share (PostgreSQL) not renewed for this long
+   * belong to a dead process and may be taken over. @default 30000
+   */
   leaseStaleMs: z.number().int().min(100).default(30_000),
   /** Seeded randomness for jitter (tests); default Math.random. */
   random: z.custom<() => number>((v) => typeof v === 'function').optional(),
 });
 
 export type RunOptionsInput = z.input<typeof runOptionsSchema>;
+
+/**
+ * `sailbatch worker`: joins a batch of a PostgreSQL database by id. Everything else (requests,
+ * windows, the fleet's budget) is the batch's, as the `run` that created it recorded it.
+ */
+export const workerOptionsSchema = z.object({
+  /** PostgreSQL URL of the database holding the batch. */
+  db: z.string().regex(/^postgres(ql)?:\/\//i, { error: 'must be a postgres:// URL (workers share a PostgreSQL database)' }),
+  /** The batch to work on (`sailbatch batches` lists them). */
+  batch: z.number().int().min(1),
+  /** Sail API key: the one the batch was started with. @default env SAIL_API_KEY */
+  apiKey: z.string().min(1, { error: 'is empty' }).prefault(() => fromEnv('apiKey') as string),
+  /** @default the base URL the batch was started with */
+  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  /** @default the batch's own (see runOptionsSchema.leaseStaleMs) */
+  leaseStaleMs: z.number().int().min(100).optional(),
+  /** Seeded randomness for jitter (tests); default Math.random. */
+  random: z.custom<() => number>((v) => typeof v === 'function').optional(),
+});
+
+export type WorkerOptionsInput = z.input<typeof workerOptionsSchema>;
 export type RunOptions = z.output<typeof runOptionsSchema>;
 
 /** How a caller reaches Sail; the CLI's other commands and `listModels` parse through it. */

@@ -55,6 +55,8 @@ export interface StatusOptions {
   errors?: number;
   /** A price table: the status then says what the batch cost so far, from the usage the server reported. */
   prices?: PriceTable | undefined;
+  /** Which batch of a PostgreSQL database (default: its only one). */
+  batch?: number | undefined;
 }
 
 /**
@@ -73,7 +75,7 @@ async function leaseStaleMs(optionsJson: string | undefined): Promise<number> {
  * the store is opened read-only, and its snapshot neither waits for nor blocks the writer.
  */
 export async function batchStatus(db: string, options: StatusOptions = {}): Promise<BatchStatus> {
-  const store = await openStore(db, { readonly: true });
+  const store = await openStore(db, { readonly: true, batch: options.batch === undefined ? undefined : { id: options.batch } });
   try {
     return await store.snapshot(async (r) => {
       const now = Date.now();

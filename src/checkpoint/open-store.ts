@@ -1,4 +1,3 @@
-import { CheckpointError } from '../errors.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 import type { BatchStore, OpenStoreOptions } from './store.ts';
 
@@ -13,7 +12,9 @@ export function isPostgresUrl(db: string): boolean {
  */
 export async function openStore(db: string, options: OpenStoreOptions = {}): Promise<BatchStore> {
   if (isPostgresUrl(db)) {
-    throw new CheckpointError('a PostgreSQL --db is not available in this build yet; give a SQLite file path');
+    // Loaded only when asked for: a SQLite command does not pay for the PostgreSQL driver.
+    const { PostgresStore } = await import('./postgres/postgres-store.ts');
+    return PostgresStore.open(db, options);
   }
   return SqliteStore.open(db, options);
 }

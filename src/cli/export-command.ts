@@ -6,7 +6,7 @@ import type { ExportArgs } from './export.ts';
 import type { CliIo } from './io.ts';
 
 export async function executeExport(args: ExportArgs, io: CliIo): Promise<number> {
-  const r = await exportResults(args.db, args.output, { errors: args.errors, format: args.format as 'jsonl' | 'csv' | undefined });
+  const r = await exportResults(args.db, args.output, { errors: args.errors, format: args.format as 'jsonl' | 'csv' | undefined, batch: args.batch });
   const where = (path: string) => (path === STDIO ? 'stdout' : path);
   const errors = args.errors ? `; ${formatCount(r.errorLines ?? 0)} lines that did not complete to ${where(args.errors)}` : '';
   if (r.unfinished === 0) {

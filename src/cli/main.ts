@@ -11,6 +11,8 @@ import { simCommand } from './sim.ts';
 import { statusCommand } from './status.ts';
 import { packageVersion } from '../version.ts';
 import { countOf } from '../human-format.ts';
+import { batchesCommand } from './batches-command.ts';
+import { workerCommand } from './worker-command.ts';
 
 const INTERRUPTED: JsonError = { name: 'InterruptedError', message: 'interrupted by a signal; rerun the same command to resume' };
 
@@ -52,6 +54,8 @@ async function parseAndRun(argv: string[], io: CliIo): Promise<number> {
     .command(retryCommand(io))
     .command(statusCommand(io))
     .command(exportCommand(io))
+    .command(workerCommand(io))
+    .command(batchesCommand(io))
     .command(modelsCommand(io))
     .command(simCommand(io))
     .demandCommand(1, 'name a command (see --help)')

@@ -46,6 +46,7 @@ export interface RunArgs extends ApiArgs {
   'prompt-cache-key'?: string;
   prices?: string;
   'max-cost'?: number;
+  'lease-stale'?: string;
 }
 
 export function runFlags<T>(y: Argv<T>) {
@@ -64,7 +65,7 @@ export function runFlags<T>(y: Argv<T>) {
     .option('models', { type: 'string', describe: 'comma-separated models: send every row or line to each (eval fan-out)' })
     .option('samples', { type: 'number', default: 1, describe: 'answers per row and model, each with its own idempotency key' })
     .option('prompt-cache-key', { type: 'string', describe: "Sail's prompt_cache_key for every request; auto: a hash of the template and system prompt" })
-    .option('db', { type: 'string', describe: 'checkpoint SQLite file [default: <output>.checkpoint.sqlite]' })
+    .option('db', { type: 'string', describe: 'checkpoint SQLite file, or a postgres:// URL that several workers share [default: <output>.checkpoint.sqlite]' })
     .option('model', { type: 'string', describe: 'model for lines that do not name one' })
     .option('force-model', { type: 'string', describe: 'model for every line, replacing the one it names (e.g. OpenAI batch files)' })
     .option('completion-window', { type: 'string', choices: COMPLETION_WINDOWS, default: '24h', describe: "window for lines whose metadata has none (a line's own wins)" })
@@ -90,7 +91,8 @@ export function runFlags<T>(y: Argv<T>) {
     .option('dry-run', { type: 'boolean', default: false, describe: 'validate and count what a run would send (requests, tokens, cost); send nothing, write nothing' })
     .option('prices', { type: 'string', describe: 'price table (JSON: model → window → USD per 1M tokens; see fixtures/prices.example.json)' })
     .option('max-cost', { type: 'number', describe: 'stop sending before the batch could cost more than this many USD (needs --prices)' })
-    .option('log-every', { type: 'string', default: '5s', describe: 'off a TTY, how often to log a progress line' });
+    .option('log-every', { type: 'string', default: '5s', describe: 'off a TTY, how often to log a progress line' })
+    .option('lease-stale', { type: 'string', describe: "how long a dead run's lease (or a dead worker's claims) outlives its last heartbeat [default: 30s]" });
 }
 
 export function runCommand(
@@ -157,5 +159,6 @@ export function argvToRunOptions(a: RunArgs) {
     samples: a.samples,
     promptCacheKey: a['prompt-cache-key'],
     maxCostUsd: a['max-cost'],
+    leaseStaleMs: optionalDuration('lease-stale', a['lease-stale']),
   };
 }

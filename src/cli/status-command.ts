@@ -60,7 +60,7 @@ export async function executeStatus(args: StatusArgs, io: CliIo): Promise<number
   if (!Number.isInteger(args.limit) || args.limit < 0) throw new UsageError(`--limit must be a whole number >= 0 (got ${args.limit})`);
   // The price table's schema (zod) is loaded only when asked for: `status` starts fast without it.
   const prices = args.prices === undefined ? undefined : await (await import('../cost/prices.ts')).loadPriceTable(args.prices);
-  const s = await batchStatus(args.db, { running: args.limit, errors: args.limit, prices });
+  const s = await batchStatus(args.db, { running: args.limit, errors: args.limit, prices, batch: args.batch });
   if (args.json) io.result = s;
   else io.stdout.write(describeStatus(s));
   return EXIT.ok;

@@ -33,6 +33,8 @@ const PROGRESS_EVERY_MS = 250;
  * a quarter of the slots free ends the wait at once, so the slots never starve.
  */
 const MIN_TURN_MS = 5;
+/** In a fleet: how often pending jobs are looked for again once none was free, and counts re-read. */
+const RECLAIM_AFTER_MS = 1_000;
 /** Waits before sending again a POST whose outcome was unknown; past the last, the job fails. */
 const DEFER_MS = [15_000, 60_000, 240_000];
 
@@ -58,7 +60,11 @@ export class Dispatcher {
   private flushed: RequestCounts = { posts: 0, gets: 0, retries: 0 };
   /** The throttle limit last written to the store (0: not throttled); -1 until the first flush, which overwrites what a killed run left. */
   private flushedThrottle = -1;
-  private exhausted = false;
+  /** Until when claimPending is not asked again: it came back short. */
+  private exhausted = 0;
+  /** Other workers drain the batch too (the store shares its budget): their progress shows only in the store. */
+  private readonly shared: boolean;
+  private countsReadAt = 0;
   private stopping = false;
   private fatal: unknown;
   private wakeUp: (() => void) | undefined;
@@ -78,9 +84,10 @@ export class Dispatcher {
     private readonly client: SailClient,
     private readonly o: DispatcherOptions,
   ) {
-    this.limit = pLimit(client.throttle.allowed);
+    this.limit = pLimit(Math.max(1, client.throttle.allowed));
     // With webhooks, polls are a slow safety net whose timing says nothing about the server's pace.
     this.schedule = new PollSchedule(o, o.random, (o.pollSlowdown ?? 1) === 1);
+    this.shared = store.budget !== undefined;
     // One signal is shared by every request in flight, each adding a listener.
     setMaxListeners(0, this.abort.signal);
   }
@@ -188,6 +195,11 @@ export class Dispatcher {
     this.flushedThrottle = throttle;
     // Another worker took these jobs over: their updates were dropped, so they are not reported.
     const dropped = lost.length > 0 ? new Set(lost) : undefined;
+    if (dropped) {
+      safeEmit(this.o.events, 'run:warning', {
+        message: `${lost.length} job${lost.length === 1 ? ' was' : 's were'} taken over by another worker while this one was paused or cut off; this worker's results for ${lost.length === 1 ? 'it' : 'them'} are dropped`,
+      });
+    }
     if (this.unclaimed.length > 0) {
       const idxs = this.unclaimed;
       this.unclaimed = [];
@@ -240,7 +252,7 @@ export class Dispatcher {
     // While jobs wait to be sent, due polls get half the free slots (the odd one in turn): a wave
     // of first polls falling due at once (the 24h window) would otherwise stall submissions.
     let pollSlots = free;
-    if (!this.exhausted) {
+    if (this.exhausted <= Date.now()) {
       this.oddSlotToPolls = !this.oddSlotToPolls;
       pollSlots = (free + (this.oddSlotToPolls ? 1 : 0)) >> 1;
     }
@@ -255,13 +267,15 @@ export class Dispatcher {
       this.launch(d.row);
       free--;
     }
-    if (free <= 0 || this.exhausted) return;
+    if (free <= 0 || this.exhausted > now) return;
     const rows = await this.store.claimPending(free);
-    if (rows.length < free) this.exhausted = true;
+    // Alone, a short page means no pending job is left. In a fleet, others hold claims that
+    // return to the pool if their worker dies, so this worker looks again a little later.
+    if (rows.length < free) this.exhausted = this.shared ? now + RECLAIM_AFTER_MS : Infinity;
     for (const [i, row] of rows.entries()) {
       if (this.o.budget && !this.o.budget.tryReserve(row)) {
         // The cap: this job and the rest of the page go back unsent; the run ends once the jobs out are done.
-        this.exhausted = true;
+        this.exhausted = Infinity;
         await this.store.release(rows.slice(i).map((r) => r.idx));
         return;
       }
@@ -270,15 +284,37 @@ export class Dispatcher {
   }
 
   /**
+   * Whether no job of the batch is left to send or to poll. Alone, no poll due ever again is
+   * enough (a short claim page already said nothing is pending). In a fleet, jobs other workers
+   * hold count too: the batch is done only when the store's counts say so.
+   */
+  private async drained(): Promise<boolean> {
+    if (!this.shared) return (await this.store.nextPollAt()) === null;
+    await this.readCounts();
+    return this.counts[JOB_STATES.pending] + this.counts[JOB_STATES.submitted] === 0;
+  }
+
+  private async readCounts(): Promise<void> {
+    this.countsReadAt = Date.now();
+    Object.assign(this.counts, await this.store.counts());
+  }
+
+  /** Requests this worker has in flight now (its claims being worked on). */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /**
    * Runs until every job is terminal, or until stopped (returns with jobs left; a rerun resumes).
    * Throws the first fatal error, after writing everything that finished before it.
    */
   async run(): Promise<{ stopped: boolean }> {
-    Object.assign(this.counts, await this.store.counts());
+    await this.readCounts();
     try {
       for (;;) {
         this.turnStartedAt = Date.now();
         await this.flush();
+        if (this.shared && Date.now() - this.countsReadAt >= RECLAIM_AFTER_MS) await this.readCounts();
         this.progress();
         if (this.fatal !== undefined) {
           this.stop(0);
@@ -286,7 +322,7 @@ export class Dispatcher {
           await this.fill();
         }
         if (this.inFlight.size === 0 && (this.stopping || this.fatal !== undefined)) break;
-        if (this.inFlight.size === 0 && this.exhausted && this.deferred.size === 0 && (await this.store.nextPollAt()) === null) break;
+        if (this.inFlight.size === 0 && this.exhausted > Date.now() && this.deferred.size === 0 && (await this.drained())) break;
         await this.idle();
       }
     } catch (e) {

@@ -3,17 +3,15 @@ import { EventEmitter } from 'node:events';
 import { open, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { SailClient } from '../api/client.ts';
 import { idempotencyKey, keyFingerprint, newSalt } from '../api/idempotency-key.ts';
 import { isPostgresUrl, openStore } from '../checkpoint/open-store.ts';
 import { OUTPUT_RETRY_COUNTERS, type BatchStore, type StateCounts, type StoreReader } from '../checkpoint/store.ts';
 import type { ModelFigures, PollStats, TokenUsage } from '../checkpoint/summary.ts';
-import { CheckpointBusyError, CheckpointError, EXIT, FatalRunError, UsageError, type InputIssue } from '../errors.ts';
-import { AuthenticationError, PermissionDeniedError } from '../api/api-error.ts';
+import { CheckpointError, EXIT, UsageError, type InputIssue } from '../errors.ts';
 import { TERMINAL_STATES } from '../checkpoint/job-states.ts';
 import { countOf, formatCount } from '../human-format.ts';
 import { sameServer } from '../api/same-server.ts';
-import { inputChange } from '../input/input-change.ts';
+import { inputChange, sha256File } from '../input/input-change.ts';
 import { loadJobs } from '../input/loader.ts';
 import { spoolStdin } from '../input/stdin-spool.ts';
 import { buildRecipe, type Recipe } from '../input/recipe.ts';
@@ -21,17 +19,13 @@ import { defaultDbPath, STDIO, type RunOptions, type RunOptionsInput } from '../
 import { parseRunOptions } from '../parse-options.ts';
 import { assertDistinctTargets } from '../output/targets.ts';
 import { outputFormat, writeResults } from '../output/writer.ts';
-import { Dispatcher } from './dispatcher.ts';
-import { preflight } from './preflight.ts';
 import { actualCost, type ActualCost } from '../cost/actual-cost.ts';
 import type { SpendBudget } from '../cost/budget.ts';
 import { loadPriceTable } from '../cost/prices.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
-import { WebhookReceiver, parseListen, webhookToken } from './webhook-receiver.ts';
+import { parseListen } from './webhook-receiver.ts';
+import { phase, settleLoad, startHeartbeat, workBatch } from './work-batch.ts';
 import { safeEmit, type RequestCounts, type RunnerEvents, type RunnerEventMap } from './events.ts';
-
-/** With webhooks on, polls come this many times less often: they only catch missed notifications. */
-const WEBHOOK_POLL_SLOWDOWN = 10;
 
 export interface RunSummary {
   /** 0: every job completed; 1: some ended otherwise (each still has an output line); 130: stopped by the signal. */
@@ -159,10 +153,6 @@ export function recipeFor(o: Omit<RunOptions, 'apiKey'>): Promise<Recipe> {
   return buildRecipe(o, { model: o.model, forceModel: o.forceModel, completionWindow: o.completionWindow, maxOutputTokens: o.maxOutputTokens });
 }
 
-function phase(events: RunnerEvents | undefined, p: RunnerEventMap['run:phase'][0]['phase'], message: string) {
-  safeEmit(events, 'run:phase', { phase: p, message });
-}
-
 /**
  * Runs a batch end to end: validate and store the input (or verify it on resume), submit and
  * poll every job under the checkpoint's lease, then write the ordered results. Returns a summary;
@@ -188,7 +178,11 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
   const events = hooks.events ?? new EventEmitter<RunnerEventMap>();
   const db = o.db ?? defaultDbPath(o.output);
   const random = o.random ?? Math.random;
+  const shared = isPostgresUrl(db);
   if (o.input === STDIO) {
+    if (shared) {
+      throw new UsageError('reading the input from stdin needs a SQLite --db: the workers of a PostgreSQL batch find it by its input file; save the data to a file and run on that');
+    }
     await assertWritableFolder(db, 'checkpoint');
     o.input = await spoolStdin(hooks.stdin ?? process.stdin, db);
   }
@@ -202,54 +196,46 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
   const recipe = await recipeFor(o);
   if (o.output !== STDIO) await assertWritableFolder(o.output, 'output');
   if (o.errorsOutput && o.errorsOutput !== STDIO) await assertWritableFolder(o.errorsOutput, 'errors output');
-  await assertWritableFolder(db, 'checkpoint');
+  if (!shared) await assertWritableFolder(db, 'checkpoint');
 
-  let cp: BatchStore | undefined = await openStore(db);
+  // A database holds many batches, told apart by their input: its digest names the batch to join.
+  const inputSha256 = shared ? await sha256File(o.input) : '';
+  const openIt = () => openStore(db, shared ? { batch: { inputSha256, namespace: o.namespace } } : {});
+  let cp: BatchStore | undefined = await openIt();
+  const location = cp.location;
   const owner = randomUUID();
-  let heartbeat: NodeJS.Timeout | undefined;
-  let leaseLost: Error | undefined;
+  let stopHeartbeat = () => {};
   let resumed: RunSummary['resumed'] = null;
   let failed = false;
-  let onLeaseLost = (e: Error): void => {
-    leaseLost = e;
+  const leaseLost: { onLost: (e: Error) => void; lost: Error | undefined } = {
+    lost: undefined,
+    onLost: (e) => {
+      leaseLost.lost = e;
+    },
   };
   try {
     await cp.acquireLease(owner, o.leaseStaleMs);
-    let batch = await cp.batch();
-    if (batch && batch.loadedAtMs === null) {
+    let batch = await settleLoad(cp, owner, o.leaseStaleMs, events);
+    if (!batch && (await cp.batch())) {
       // A load that never finished sent nothing: start it over.
       await cp.destroy();
       cp = undefined;
-      cp = await openStore(db);
+      cp = await openIt();
       await cp.acquireLease(owner, o.leaseStaleMs);
-      batch = undefined;
     }
     const store: BatchStore = cp;
-    const leaseLostError = () =>
-      new CheckpointBusyError(`${db}: another run took over this checkpoint while this one was paused; this run stops and leaves the batch to it`);
-    heartbeat = setInterval(() => {
-      store.heartbeat(owner).then(
-        (held) => {
-          if (held) return;
-          // Another process took the checkpoint over (this one was stopped past the stale time):
-          // writing on would race it, so this run ends; the other carries the batch.
-          clearInterval(heartbeat);
-          onLeaseLost(leaseLostError());
-        },
-        (e: unknown) => onLeaseLost(e as Error),
-      );
-    }, Math.max(50, Math.floor(o.leaseStaleMs / 3)));
-    heartbeat.unref();
+    stopHeartbeat = startHeartbeat(store, owner, o.leaseStaleMs, location, (e) => leaseLost.onLost(e));
 
-    const created = !batch;
+    let created = false;
     if (!batch) {
       phase(events, 'loading', `validating ${o.input}`);
       const salt = newSalt();
-      const { random: _r, apiKey: _k, ...recorded } = o;
-      await store.createBatch({
+      // Never the key, nor --db: a PostgreSQL URL may hold a password, and none is ever stored.
+      const { random: _r, apiKey: _k, db: _d, ...recorded } = o;
+      created = await store.createBatch({
         inputPath: resolve(o.input),
         inputBytes: inputStat.size,
-        inputSha256: '',
+        inputSha256,
         namespace: o.namespace,
         keySalt: salt,
         keyFingerprint: keyFingerprint(o.apiKey, salt),
@@ -257,26 +243,33 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
         optionsJson: JSON.stringify({ ...recorded, recipeSha256: recipe.sha256, answerFields: recipe.answerFields, rowKeys: recipe.rowKeys }),
         createdAtMs: Date.now(),
       });
-      try {
-        const loaded = await loadJobs(store, recipe.source, {
-          namespace: o.namespace,
-          skipInvalid: o.skipInvalid,
-          onIssue: hooks.onIssue,
-          signal: hooks.signal,
-          onProgress: (p) => safeEmit(events, 'input:progress', p),
-        });
-        await store.markLoaded(loaded.bytes, loaded.sha256);
-      } catch (e) {
-        clearInterval(heartbeat);
-        cp = undefined;
-        await store.destroy();
-        throw e;
+      if (created) {
+        try {
+          const loaded = await loadJobs(store, recipe.source, {
+            namespace: o.namespace,
+            skipInvalid: o.skipInvalid,
+            onIssue: hooks.onIssue,
+            signal: hooks.signal,
+            onProgress: (p) => safeEmit(events, 'input:progress', p),
+          });
+          await store.markLoaded(loaded.bytes, loaded.sha256);
+        } catch (e) {
+          stopHeartbeat();
+          cp = undefined;
+          await store.destroy();
+          throw e;
+        }
+      } else {
+        // Another run of this input created the batch a moment earlier: join it once it is loaded.
+        batch = await settleLoad(store, owner, o.leaseStaleMs, events);
+        if (!batch) throw new CheckpointError(`${location}: the run that was loading ${o.input} stopped before it finished; rerun this command to load it again`);
       }
-    } else {
+    }
+    if (batch) {
       await verifyResume(store, o, recipe, events);
       const before = await store.counts();
       resumed = { finishedBefore: TERMINAL_STATES.reduce((n, st) => n + before[st], 0) };
-      phase(events, 'loading', `resuming ${db}: ${formatCount(resumed.finishedBefore)} of ${formatCount(await store.total())} jobs finished in earlier runs`);
+      phase(events, 'loading', `resuming ${location}: ${formatCount(resumed.finishedBefore)} of ${formatCount(await store.total())} jobs finished in earlier runs`);
     }
 
     const cpuAtSend = process.cpuUsage();
@@ -298,7 +291,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     // rerunning must not meet "the input changed".
     const refuse = async (e: unknown): Promise<never> => {
       if (created) {
-        clearInterval(heartbeat);
+        stopHeartbeat();
         cp = undefined;
         await store.destroy();
       }
@@ -327,101 +320,18 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       }
     }
 
-    const requests: RequestCounts = { posts: 0, gets: 0, retries: 0 };
-    const client = new SailClient({
-      baseUrl: o.baseUrl,
-      apiKey: o.apiKey,
-      concurrency: o.concurrency,
-      maxRequestsPerSecond: o.maxRequestsPerSecond,
-      requestTimeoutMs: o.requestTimeoutMs,
-      syncTimeoutMs: o.syncTimeoutMs,
-      maxRetries: o.maxRetries,
-      unreachableAfterMs: o.unreachableAfterMs,
-      firstContactTimeoutMs: o.firstContactTimeoutMs,
-      random,
-      onRequest: (r) => {
-        if (r.method === 'POST') requests.posts++;
-        else requests.gets++;
-      },
-      onRetry: (r) => {
-        requests.retries++;
-        safeEmit(events, 'request:retry', r);
-      },
+    const { stopped, counts: own, requests } = await workBatch(store, { ...o, random }, owner, {
+      events,
+      signal: hooks.signal,
+      leaseLost,
+      spend: budget,
+      work,
+      refuse,
     });
-    const token = o.webhookUrl ? webhookToken(o.apiKey, stored.namespace, stored.inputSha256) : undefined;
-    const newDispatcher = () =>
-      new Dispatcher(store, client, {
-        random,
-        pollIntervalMs: o.pollIntervalMs,
-        maxPollIntervalMs: o.maxPollIntervalMs,
-        jobDeadlineMs: o.jobDeadlineMs,
-        stopGraceMs: 2_000,
-        events,
-        requests,
-        pollSlowdown: token ? WEBHOOK_POLL_SLOWDOWN : 1,
-        decorate: token
-          ? (body) => ({ ...body, metadata: { ...(body['metadata'] as object), completion_webhook: o.webhookUrl!, webhook_token: token } })
-          : undefined,
-        budget,
-      });
-    let dispatcher = newDispatcher();
-    if (work.length > 0) {
-      phase(events, 'loading', `checking ${o.baseUrl} and the models the requests name (GET /models)`);
-      const models = new Map<string, number>();
-      for (const w of work) models.set(w.model, (models.get(w.model) ?? 0) + w.jobs);
-      await preflight(client, o.baseUrl, models, hooks.signal).catch(async (e: unknown) => {
-        await client.close().catch(() => {});
-        return refuse(e);
-      });
-    }
-    if (leaseLost) throw leaseLost;
-    onLeaseLost = (e) => dispatcher.fail(e);
-    let receiver: WebhookReceiver | undefined;
-    if (token) {
-      receiver = new WebhookReceiver(token, (id) => dispatcher.pollSoon(id));
-      const { host, port } = parseListen(o.webhookListen!);
-      const at = await receiver.listen(host, port);
-      phase(events, 'running', `webhook receiver listening on ${at.address}:${at.port} for ${o.webhookUrl}; polling is a slow safety net`);
-    }
-    let stopping = false;
-    const onAbort = () => {
-      stopping = true;
-      phase(events, 'stopping', 'stopping: no new requests; finishing those in flight');
-      dispatcher.stop();
-    };
-    hooks.signal?.addEventListener('abort', onAbort, { once: true });
-    if (hooks.signal?.aborted) onAbort();
-
-    phase(events, 'running', `running ${await store.total()} jobs against ${o.baseUrl}`);
-    let stopped: boolean;
-    await store.noteSendingRun();
-    try {
-      ({ stopped } = await dispatcher.run());
-      // --output-retries: answers that failed their checks are asked again, a round at a time,
-      // each under a new attempt and key. Rounds are counted in the checkpoint so that a
-      // resumed run goes on where the killed one was instead of starting over.
-      for (;;) {
-        const round = ((await store.counters())[OUTPUT_RETRY_COUNTERS.rounds] ?? 0) + 1;
-        if (stopped || stopping || budget?.reached || round > o.outputRetries || dispatcher.counts.invalid_output === 0) break;
-        const n = await store.requeueInvalidOutput((j) =>
-          idempotencyKey({ namespace: stored.namespace, customId: j.customId, attempt: j.attempt, bodySha256: j.bodySha256 }),
-        );
-        phase(events, 'running', `asking again for ${countOf(n, 'answer')} that failed the answer checks (round ${round} of ${o.outputRetries})`);
-        dispatcher = newDispatcher();
-        ({ stopped } = await dispatcher.run());
-      }
-    } catch (e) {
-      const cause = (e as Error).cause;
-      if (e instanceof FatalRunError && (cause instanceof AuthenticationError || cause instanceof PermissionDeniedError)) await store.noteKeyRejected();
-      throw e;
-    } finally {
-      hooks.signal?.removeEventListener('abort', onAbort);
-      await client.close().catch(() => {});
-      await receiver?.close();
-    }
 
     const cpuAtWrite = process.cpuUsage();
-    const counts = dispatcher.counts;
+    // A worker of a fleet saw only its own part: the batch's counts are in the store.
+    const counts = shared ? await store.counts() : own;
     const total = await store.total();
     if (!stopped && budget?.reached) {
       const held = await store.holdForBudget();
@@ -443,7 +353,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       total,
       output: o.output,
       errorsOutput: o.errorsOutput,
-      db,
+      db: location,
       wallMs: Date.now() - started,
       requests,
       requestsAllRuns: totals.requests,
@@ -463,7 +373,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     failed = true;
     throw e;
   } finally {
-    clearInterval(heartbeat);
+    stopHeartbeat();
     if (cp) {
       // Failing here too (a full disk, a damaged file) must not hide the error that ended the run;
       // a lease left behind is taken over at once by the next run here, its process being gone.

@@ -5,7 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import type { BatchMeta } from '../checkpoint/store.ts';
 import { UsageError } from '../errors.ts';
 
-async function sha256File(file: string): Promise<string> {
+/** The SHA-256 of a file's content, hex. */
+export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(file), hash);
   return hash.digest('hex');

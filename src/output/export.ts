@@ -8,6 +8,8 @@ export interface ExportOptions {
   errors?: string | undefined;
   /** Default: from each file's extension (.csv → csv, else jsonl). */
   format?: OutputFormat | undefined;
+  /** Which batch of a PostgreSQL database (default: its only one). */
+  batch?: number | undefined;
 }
 
 export interface ExportResult {
@@ -35,7 +37,7 @@ function asUsageError(e: unknown, path: string): unknown {
  */
 export async function exportResults(db: string, output: string, options: ExportOptions = {}): Promise<ExportResult> {
   assertDistinctTargets({ db, output, errors: options.errors });
-  const store = await openStore(db, { readonly: true });
+  const store = await openStore(db, { readonly: true, batch: options.batch === undefined ? undefined : { id: options.batch } });
   try {
     // One snapshot across both files, so that the errors file agrees with the output even if
     // the run finishes more jobs between the two.

@@ -85,6 +85,8 @@ export interface SimStats {
   maxPostGapMs: number;
   /** Requests by their User-Agent header ('' for none). */
   userAgents: Record<string, number>;
+  /** Most requests that were in flight at once (open, not yet answered), over all clients. */
+  peakInFlight: number;
 }
 
 interface KeyRecord {
@@ -164,6 +166,7 @@ export class Simulator {
       lastRequestAtMs: 0,
       lastReadyAtMs: 0,
       maxPostGapMs: 0,
+      peakInFlight: 0,
     };
   }
 
@@ -232,6 +235,7 @@ export class Simulator {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.inFlight++;
+    if (this.inFlight > this.counts.peakInFlight) this.counts.peakInFlight = this.inFlight;
     res.on('close', () => this.inFlight--);
     try {
       const body = await readBody(req, MAX_BODY);

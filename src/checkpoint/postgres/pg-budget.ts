@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { BudgetShare, SharedBudget } from '../store.ts';
+import { inTransaction } from './pg-connection.ts';
 
 /**
  * The fleet's budget in the batch row and the `workers` table. Each live worker (heartbeat
@@ -17,10 +18,8 @@ export class PgSharedBudget implements SharedBudget {
     private readonly staleMs: () => number,
   ) {}
 
-  async renew(owner: string, inFlight: number): Promise<BudgetShare> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
+  renew(owner: string, inFlight: number): Promise<BudgetShare> {
+    return inTransaction(this.pool, this.staleMs(), async (c) => {
       const now = Date.now();
       const batch = (
         await c.query<{ concurrency: number; maxRps: number; pausedUntilMs: number; rateLimits: number }>(
@@ -45,15 +44,9 @@ export class PgSharedBudget implements SharedBudget {
          ON CONFLICT (batch_id, owner) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms, slots = excluded.slots`,
         [this.batchId, owner, now, Math.max(concurrency, inFlight)],
       );
-      await c.query('COMMIT');
       const perSecond = batch.maxRps <= 0 ? 0 : (batch.maxRps * Math.max(1, concurrency)) / batch.concurrency;
       return { concurrency, maxPerSecond: perSecond, pausedUntilMs: batch.pausedUntilMs, rateLimits: batch.rateLimits };
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw e;
-    } finally {
-      c.release();
-    }
+    });
   }
 
   async rateLimited(untilMs: number): Promise<void> {

@@ -1,11 +1,6 @@
 import pg from 'pg';
 import { CheckpointError } from '../../errors.ts';
 
-/** Whether a --db value names a PostgreSQL database rather than a SQLite file. */
-export function isPostgresUrl(db: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(db);
-}
-
 /**
  * The URL as it may be shown: without its password. Every message that names a database goes
  * through this, so a password given in --db never reaches a terminal, a log or a checkpoint.
@@ -52,4 +47,51 @@ export function connectionError(db: string, e: unknown): CheckpointError {
         ? `cannot reach the server (${err.code}); check the host and port in --db`
         : `${err.code ? `${err.code}: ` : ''}${err.message ?? String(e)}`;
   return new CheckpointError(`${where}: ${why}`, { cause: e });
+}
+
+const RETRYABLE = new Set([
+  '40P01', // deadlock_detected
+  '40001', // serialization_failure
+  '25P03', // idle_in_transaction_session_timeout: this process was paused inside the transaction
+  '57P01', // admin_shutdown
+]);
+
+/** Whether a failed statement may simply run again (on another connection). */
+export function retryable(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  return (err.code !== undefined && RETRYABLE.has(err.code)) || /Connection terminated|not queryable|connection.*(ended|closed)/i.test(err.message ?? '');
+}
+
+/**
+ * Runs `fn` in a transaction, again on a fresh connection when PostgreSQL gave it up:
+ * - Two transactions of the fleet may lock the same rows in different orders (a heartbeat
+ *   extending claims, an apply ending them, the per-state counts); PostgreSQL aborts one.
+ * - A worker paused (SIGSTOP, a frozen VM) inside a transaction would hold its row locks for as
+ *   long as it is paused and stall every other worker. `idleLimitMs` (the claim expiry) makes the
+ *   server end such a transaction and its connection; the paused worker, when it resumes, runs
+ *   the transaction again, where its claim guards decide what may still land.
+ * Every transaction here is all-or-nothing and guarded, so running it again is safe.
+ */
+export async function inTransaction<T>(pool: pg.Pool, idleLimitMs: number, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    const c = await pool.connect();
+    let broken: Error | undefined;
+    // The server may end the connection between two statements; the next one then fails and the
+    // transaction runs again. Without a listener, the event itself would end the process.
+    const onError = (e: Error) => (broken = e);
+    c.on('error', onError);
+    try {
+      await c.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1000, Math.round(idleLimitMs))}`);
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (e) {
+      await c.query('ROLLBACK').catch((r: unknown) => (broken = r as Error));
+      if (attempt < 5 && retryable(e)) continue;
+      throw e;
+    } finally {
+      c.off('error', onError);
+      c.release(broken);
+    }
+  }
 }

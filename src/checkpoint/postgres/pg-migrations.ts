@@ -191,3 +191,13 @@ export async function migratePg(c: pg.ClientBase, where: string): Promise<void> 
     throw e;
   }
 }
+
+/** For read-only opens: the same refusal, without writing; a database sailbatch never used has no batches. */
+export async function assertPgSchemaReadable(c: pg.ClientBase, where: string): Promise<void> {
+  const current = await currentVersion(c);
+  refuseNewer(current, where);
+  if (current === 0) throw new CheckpointError(`${where}: no sailbatch batches in this database (never used by sailbatch); check --db`);
+  if (current < PG_SCHEMA_VERSION) {
+    throw new CheckpointError(`${where}: database schema v${current} is older than v${PG_SCHEMA_VERSION}; run \`sailbatch run\` or \`sailbatch worker\` on it once to upgrade`);
+  }
+}

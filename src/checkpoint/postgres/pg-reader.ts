@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { retryable } from './pg-connection.ts';
 import { JOB_STATES, TERMINAL_STATES, UNFINISHED_STATES, type JobState } from '../job-states.ts';
 import { ENDPOINT_KINDS, usagePathsOfAny } from '../../api/endpoints.ts';
 import type { BatchMeta, JobRow, LeaseInfo, ModelUsage, StateCounts, StoreReader, WorkToSend } from '../store.ts';
@@ -83,8 +84,14 @@ export class PgReader implements StoreReader {
     return this.batchId;
   }
 
+  /** One statement; again once if its connection was lost (a pooled one the server ended while this process was paused). */
   protected async rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-    return (await this.q.query(sql, params)).rows as T[];
+    try {
+      return (await this.q.query(sql, params)).rows as T[];
+    } catch (e) {
+      if (!retryable(e)) throw e;
+      return (await this.q.query(sql, params)).rows as T[];
+    }
   }
 
   async batch(): Promise<BatchMeta | undefined> {
@@ -185,9 +192,11 @@ export class PgReader implements StoreReader {
     );
   }
 
+  /** While the batch is loading, the worker loading it; then the one that beat last. */
   async lease(): Promise<LeaseInfo | undefined> {
     const r = await this.rows<LeaseInfo>(
-      'SELECT owner, pid, host, heartbeat_ms AS "heartbeatMs" FROM workers WHERE batch_id = $1 ORDER BY heartbeat_ms DESC LIMIT 1',
+      `SELECT w.owner, w.pid, w.host, w.heartbeat_ms AS "heartbeatMs" FROM workers w JOIN batches b ON b.id = w.batch_id
+       WHERE w.batch_id = $1 ORDER BY (b.loaded_at_ms IS NULL AND w.owner = b.loader) DESC, w.heartbeat_ms DESC LIMIT 1`,
       [this.batchId],
     );
     return r[0];

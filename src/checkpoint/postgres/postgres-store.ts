@@ -5,8 +5,8 @@ import { runOptionsSchema } from '../../options.ts';
 import { JOB_STATES, RETRYABLE_STATES, sourcesOf, type JobState } from '../job-states.ts';
 import { OUTPUT_RETRY_COUNTERS, type BatchMeta, type BatchStore, type JobToPoll, type JobToSend, type JobUpdate, type LostClaims, type NewJob, type OpenStoreOptions, type RetryKeyInput, type SharedBudget, type StoreReader } from '../store.ts';
 import { PgSharedBudget } from './pg-budget.ts';
-import { connectionError, openPool, redactUrl } from './pg-connection.ts';
-import { migratePg } from './pg-migrations.ts';
+import { connectionError, inTransaction, openPool, redactUrl } from './pg-connection.ts';
+import { assertPgSchemaReadable, migratePg } from './pg-migrations.ts';
 import { PgReader, type Queryable } from './pg-reader.ts';
 
 const S = JOB_STATES;
@@ -15,13 +15,32 @@ const DEFAULT_BUDGET = {
   concurrency: runOptionsSchema.shape.concurrency.parse(undefined),
   maxRps: runOptionsSchema.shape.maxRequestsPerSecond.parse(undefined),
 };
-const DEADLOCK = '40P01';
-const SERIALIZATION_FAILURE = '40001';
 
 /** Counters that record what the batch's API key may have bought (see mayChangeKey). */
 const KEY_COUNTERS = { sendingRuns: 'sending_runs', keyRejected: 'key_rejected' } as const;
 
+/**
+ * How this machine names itself in `workers` (what `status` and `batches` show): SAILBATCH_HOST
+ * when set (containers whose hostnames say nothing, or tests that play several machines), else
+ * the hostname. A worker never judges another by its host: on any host, claims end by expiry.
+ */
+function hostIdentity(): string {
+  return process.env['SAILBATCH_HOST'] || hostname();
+}
+
 type BatchSelector = NonNullable<OpenStoreOptions['batch']>;
+
+/** One line of `sailbatch batches`. */
+export interface BatchListing {
+  id: number;
+  inputPath: string;
+  namespace: string;
+  createdAtMs: number;
+  loadedAtMs: number | null;
+  total: number;
+  unfinished: number;
+  liveWorkers: number;
+}
 
 const WORK_COLUMNS = `idx, line_no AS "lineNo", custom_id AS "customId", url, completion_window AS "completionWindow", state, attempt`;
 const SEND_COLUMNS = `${WORK_COLUMNS}, body, idempotency_key AS "idempotencyKey"`;
@@ -124,18 +143,64 @@ export class PostgresStore extends PgReader implements BatchStore {
     try {
       const client = await pool.connect();
       try {
-        if (!options.readonly) await migratePg(client, location);
+        if (options.readonly) await assertPgSchemaReadable(client, location);
+        else await migratePg(client, location);
       } finally {
         client.release();
       }
       const store = new PostgresStore(pool, location, undefined, options.readonly ?? false);
       if (options.batch) await store.select(options.batch);
+      else if (options.readonly) await store.selectOnly();
       return store;
     } catch (e) {
       await pool.end().catch(() => {});
       if (e instanceof CheckpointError) throw e;
       throw connectionError(url, e);
     }
+  }
+
+  /** Every batch in the database, oldest first, with its progress and its live workers. */
+  static async listBatches(url: string, staleMs: number): Promise<{ location: string; batches: BatchListing[] }> {
+    const location = redactUrl(url);
+    const pool = openPool(url, 1);
+    try {
+      const client = await pool.connect();
+      try {
+        await assertPgSchemaReadable(client, location);
+      } finally {
+        client.release();
+      }
+      return { location, batches: await new PostgresStore(pool, location, undefined, true).batchListing(staleMs) };
+    } catch (e) {
+      if (e instanceof CheckpointError) throw e;
+      throw connectionError(url, e);
+    } finally {
+      await pool.end().catch(() => {});
+    }
+  }
+
+  /** For status and export without --batch: the database's one batch, or a message naming the choices. */
+  private async selectOnly(): Promise<void> {
+    const ids = (await this.rows<{ id: number }>('SELECT id FROM batches ORDER BY id LIMIT 11')).map((r) => r.id);
+    if (ids.length === 1) this.batchId = ids[0];
+    else if (ids.length === 0) throw new CheckpointError(`${this.location}: no batches in this database yet; \`sailbatch run <input> --db <url>\` creates one`);
+    else {
+      throw new CheckpointError(
+        `${this.location}: this database holds several batches (${ids.slice(0, 10).join(', ')}${ids.length > 10 ? ', ...' : ''}); ` +
+          'pass --batch <id> (`sailbatch batches --db <url>` lists them)',
+      );
+    }
+  }
+
+  private batchListing(staleMs: number): Promise<BatchListing[]> {
+    return this.rows<BatchListing>(
+      `SELECT b.id, b.input_path AS "inputPath", b.namespace, b.created_at_ms AS "createdAtMs", b.loaded_at_ms AS "loadedAtMs",
+         COALESCE((SELECT SUM(n) FROM job_counts c WHERE c.batch_id = b.id), 0)::float8 AS total,
+         COALESCE((SELECT SUM(n) FROM job_counts c WHERE c.batch_id = b.id AND c.state = ANY($1)), 0)::float8 AS unfinished,
+         (SELECT COUNT(*) FROM workers w WHERE w.batch_id = b.id AND w.heartbeat_ms >= $2)::float8 AS "liveWorkers"
+       FROM batches b ORDER BY b.id`,
+      [[S.pending, S.submitted], Date.now() - staleMs],
+    );
   }
 
   /** Chooses the batch to work on; throws a CheckpointError naming the choices when an id is unknown. */
@@ -170,29 +235,9 @@ export class PostgresStore extends PgReader implements BatchStore {
     return this.owner;
   }
 
-  /**
-   * Runs `fn` in a transaction. Two transactions of the fleet may lock the same rows in different
-   * orders (a heartbeat extending claims, an apply ending them, the per-state counts); PostgreSQL
-   * then aborts one of them, which is simply run again.
-   */
   private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     this.writable();
-    for (let attempt = 0; ; attempt++) {
-      const c = await this.pool.connect();
-      try {
-        await c.query('BEGIN');
-        const out = await fn(c);
-        await c.query('COMMIT');
-        return out;
-      } catch (e) {
-        await c.query('ROLLBACK').catch(() => {});
-        const code = (e as { code?: string }).code;
-        if (attempt < 5 && (code === DEADLOCK || code === SERIALIZATION_FAILURE)) continue;
-        throw e;
-      } finally {
-        c.release();
-      }
-    }
+    return inTransaction(this.pool, this.claimTtlMs, fn);
   }
 
   /**
@@ -206,18 +251,16 @@ export class PostgresStore extends PgReader implements BatchStore {
     const budget = { concurrency: options.concurrency ?? DEFAULT_BUDGET.concurrency, maxRps: options.maxRequestsPerSecond ?? DEFAULT_BUDGET.maxRps };
     const r = await this.rows<{ id: number }>(
       `INSERT INTO batches (input_path, input_bytes, input_sha256, namespace, key_salt, key_fingerprint, base_url, options_json,
-         concurrency, max_rps, created_at_ms)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         concurrency, max_rps, created_at_ms, loader)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
        ON CONFLICT (input_sha256, namespace) DO NOTHING RETURNING id`,
       [meta.inputPath, meta.inputBytes, meta.inputSha256, meta.namespace, meta.keySalt, meta.keyFingerprint, meta.baseUrl, meta.optionsJson,
-        budget.concurrency, budget.maxRps, meta.createdAtMs],
+        budget.concurrency, budget.maxRps, meta.createdAtMs, this.owner ?? null],
     );
-    if (r[0]) {
-      this.batchId = r[0].id;
-      return true;
-    }
-    await this.select({ inputSha256: meta.inputSha256, namespace: meta.namespace });
-    return false;
+    if (r[0]) this.batchId = r[0].id;
+    else await this.select({ inputSha256: meta.inputSha256, namespace: meta.namespace });
+    if (this.owner !== undefined) await this.beat(this.q, this.owner);
+    return r[0] !== undefined;
   }
 
   async markLoaded(inputBytes: number, inputSha256: string): Promise<void> {
@@ -409,6 +452,9 @@ export class PostgresStore extends PgReader implements BatchStore {
 
   async snapshot<T>(read: (reader: StoreReader) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
+    let broken: Error | undefined;
+    const onError = (e: Error) => (broken = e);
+    c.on('error', onError);
     try {
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const out = await read(new PgReader(c, this.location, this.batchId));
@@ -418,7 +464,8 @@ export class PostgresStore extends PgReader implements BatchStore {
       await c.query('ROLLBACK').catch(() => {});
       throw e;
     } finally {
-      c.release();
+      c.off('error', onError);
+      c.release(broken);
     }
   }
 
@@ -431,7 +478,7 @@ export class PostgresStore extends PgReader implements BatchStore {
     this.writable();
     this.owner = owner;
     this.claimTtlMs = staleMs;
-    await this.beat(this.q, owner);
+    if (this.batchId !== undefined) await this.beat(this.q, owner);
   }
 
   private async beat(q: Queryable, owner: string): Promise<void> {
@@ -439,7 +486,7 @@ export class PostgresStore extends PgReader implements BatchStore {
     await q.query(
       `INSERT INTO workers (batch_id, owner, host, pid, started_at_ms, heartbeat_ms) VALUES ($1, $2, $3, $4, $5, $5)
        ON CONFLICT (batch_id, owner) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms`,
-      [this.batchOrThrow, owner, hostname(), process.pid, now],
+      [this.batchOrThrow, owner, hostIdentity(), process.pid, now],
     );
   }
 

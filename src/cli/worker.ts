@@ -1,0 +1,48 @@
+import { EventEmitter } from 'node:events';
+import type { RunnerEventMap } from '../engine/events.ts';
+import { runWorker, type WorkerSummary } from '../engine/worker.ts';
+import { EXIT, UsageError } from '../errors.ts';
+import { fromEnv } from '../option-env.ts';
+import { formatRequests, formatStateCounts } from '../human-format.ts';
+import { attachReporter } from '../progress/reporter.ts';
+import { optionalDuration, parseDuration } from './duration.ts';
+import type { CliIo } from './io.ts';
+import { progressMode } from './run-command.ts';
+import type { WorkerArgs } from './worker-command.ts';
+
+function describeWorker(s: WorkerSummary): string {
+  const head = s.stopped
+    ? `worker stopped after ${(s.wallMs / 1000).toFixed(1)}s; batch ${s.batch} goes on with the other workers (start this one again to rejoin).`
+    : `batch ${s.batch} is done after ${(s.wallMs / 1000).toFixed(1)}s: ${s.total} jobs, ${formatStateCounts(s.counts)}. ` +
+      `\`sailbatch export --db <url> --batch ${s.batch} -o <file>\` writes the results (the \`run\` that started it writes them too).`;
+  return `${head}\nrequests of this worker: ${formatRequests(s.requests)}. Database: ${s.db}`;
+}
+
+export async function executeWorker(args: WorkerArgs, io: CliIo): Promise<number> {
+  if (!args['api-key'] && !fromEnv('apiKey')) throw new UsageError('no API key: pass --api-key or set SAIL_API_KEY (the key the batch was started with)');
+  const events = new EventEmitter<RunnerEventMap>();
+  const detach = attachReporter(events, {
+    stream: io.stderr,
+    tty: progressMode(io.stderr),
+    quiet: args.quiet,
+    intervalMs: parseDuration('log-every', args['log-every']),
+  });
+  let summary: WorkerSummary;
+  try {
+    summary = await runWorker(
+      {
+        db: args.db,
+        batch: args.batch,
+        apiKey: args['api-key'],
+        baseUrl: args['base-url'],
+        leaseStaleMs: optionalDuration('lease-stale', args['lease-stale']),
+      },
+      { events, signal: io.signal },
+    );
+  } finally {
+    detach();
+  }
+  if (args.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+  if (!args.quiet || summary.exitCode !== EXIT.ok) io.stderr.write(`${describeWorker(summary)}\n`);
+  return summary.stopped ? EXIT.interrupted : summary.exitCode;
+}
