@@ -1,10 +1,11 @@
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isPostgresUrl, openStore } from '../checkpoint/open-store.ts';
 import type { BatchMeta } from '../checkpoint/store.ts';
 import { CheckpointError, UsageError } from '../errors.ts';
+import { fsyncPath, removeLeftovers, tempFileFor } from '../temp-file.ts';
 import { inputChange } from './input-change.ts';
 
 /** The copy of a stdin input: beside the checkpoint, the file a rerun is checked against and may be resumed from. */
@@ -35,7 +36,8 @@ export async function spoolStdin(stdin: Readable & { isTTY?: boolean }, db: stri
     throw new UsageError('reading the input from stdin (-) needs a SQLite --db: its copy is kept beside the checkpoint file, for reruns');
   }
   const target = spoolPath(db);
-  const tmp = `${target}.${process.pid}.tmp`;
+  await removeLeftovers(target);
+  const tmp = tempFileFor(target);
   try {
     await copyStdin(stdin, tmp);
     const batch = await loadedBatch(db);
@@ -59,11 +61,6 @@ export async function copyStdin(stdin: Readable & { isTTY?: boolean }, file: str
     throw new UsageError('the input - is stdin, which is a terminal here: pipe the requests in (e.g. `generate | sailbatch run - ...`), or name the file');
   }
   await pipeline(stdin, createWriteStream(file, { mode: 0o600 }));
-  const fh = await open(file, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await fsyncPath(file);
   return file;
 }

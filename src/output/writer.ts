@@ -1,15 +1,14 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { chmod, open, readdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, basename, extname, join } from 'node:path';
+import { chmod, rename, rm, stat } from 'node:fs/promises';
+import { dirname, extname } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { StoreReader } from '../checkpoint/store.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 import { crashPoint } from '../engine/crash-points.ts';
-import { FatalRunError } from '../errors.ts';
+import { FatalRunError, NoSpaceError } from '../errors.ts';
 import { STDIO } from '../options.ts';
-import { NoSpaceError } from '../errors.ts';
-import { processGone, processStartTime } from '../process-liveness.ts';
+import { fsyncPath, removeLeftovers, tempFileFor } from '../temp-file.ts';
 import type { RowKeys } from '../input/recipe.ts';
 import { CsvResults, inputColumns, type CsvShape } from './csv-output.ts';
 import { isUnfinished, outputLine } from './output-line.ts';
@@ -40,37 +39,6 @@ async function csvShape(store: StoreReader): Promise<CsvShape> {
     models: Array.isArray(o.models),
     samples: (o.samples ?? 1) > 1,
   };
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-/**
- * The temporary file of one writer process: `.<name>.<pid>-<start time>.tmp` beside the target,
- * so that a later writer of the same target can tell the leftovers of killed writers (their
- * process is gone) from the file of one still writing, and remove them.
- */
-function tempName(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}-${processStartTime() ?? '0'}.tmp`);
-}
-
-async function removeLeftovers(path: string): Promise<void> {
-  // Also `.<name>.<pid>.tmp`, the name before the start time was part of it.
-  const mine = new RegExp(`^\\.${escapeRegExp(basename(path))}\\.(\\d+)(?:-(\\d+))?\\.tmp$`);
-  for (const name of await readdir(dirname(path)).catch(() => [])) {
-    const m = mine.exec(name);
-    if (m && processGone(Number(m[1]), m[2] === '0' ? null : m[2])) {
-      await rm(join(dirname(path), name), { force: true });
-    }
-  }
 }
 
 /** Writes the lines a page at a time: memory stays flat, and the store is awaited once per page, not per line. */
@@ -132,7 +100,7 @@ export async function writeResults(store: StoreReader, path: string, filter: Lin
   await removeLeftovers(path);
   // A file being replaced keeps its mode (a user's 0600 stays 0600); a new one gets the umask's.
   const mode = (await stat(path).catch(() => undefined))?.mode;
-  const tmp = tempName(path);
+  const tmp = tempFileFor(path);
   const out = createWriteStream(tmp);
   try {
     const result = await writeLines(store, out, filter, format);
