@@ -2,10 +2,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { parse } from 'csv-parse/sync';
 import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
 import { workloadFor } from './helpers/batch.ts';
+import { REVIEW_SCHEMA, writeReviews } from './helpers/dataset.ts';
+import { simFor } from './helpers/loopback.ts';
 import { pgDatabaseFor, stopPostgres } from './helpers/postgres.ts';
-import { mismatches, readOutput } from './helpers/workload.ts';
+import { testDir } from './helpers/tmp.ts';
+import { MODEL, mismatches, readOutput } from './helpers/workload.ts';
 
 after(stopPostgres);
 
@@ -96,4 +101,43 @@ test('a run paused (SIGSTOP) past its claims\' expiry and resumed does not write
   assert.equal(readFileSync(output, 'utf8'), readFileSync(before, 'utf8'), 'the resumed run wrote the same results');
   assert.equal(sim.stats().inferences, 20);
   assert.equal(sim.stats().duplicateInferences, 0);
+});
+
+test('a templated, schema-checked CSV run on PostgreSQL with a second worker: invalid answers end invalid_output, `retry` on the URL resends exactly those, status reads the URL', async (t) => {
+  const db = await pgDatabaseFor(t);
+  const dir = testDir(t);
+  const sim = await simFor(t, { faults: { invalidAnswerRate: 0.1, seed: 11 } });
+  const { csv, template, schema, rows } = writeReviews(dir, 300);
+  const output = join(dir, 'labeled.csv');
+  const args = ['run', csv, '-o', output, '--db', db, '--base-url', sim.url, '--template', template, '--schema', schema,
+    '--model', MODEL, '--completion-window', 'asap', '--concurrency', '16', ...flags];
+  const first = spawnCli(args);
+  await waitForOutput(first, 'running');
+  const worker = spawnCli(['worker', '--db', db, '--batch', '1', '--log-every', '200ms'], { SAILBATCH_HOST: 'second-host' });
+  const [a, w] = await Promise.all([first.result, worker.result]);
+  assert.equal(a.code, 1, a.stderr);
+  assert.equal(w.code, 1, w.stderr);
+  const status = await runCli(['status', '--db', db, '--json']);
+  assert.equal(status.code, 0, status.stderr);
+  const bad = (JSON.parse(status.stdout) as { counts: { invalid_output: number; completed: number } }).counts;
+  assert.ok(bad.invalid_output > 10 && bad.invalid_output < 60, `${bad.invalid_output} invalid_output`);
+  assert.equal(bad.completed + bad.invalid_output, 300);
+
+  assert.equal(sim.stats().inferences, 300, 'one inference per row across both workers');
+
+  sim.setFaults({ invalidAnswerRate: 0 });
+  const retried = await runCli(['retry', ...args.slice(1)]);
+  assert.equal(retried.code, 0, retried.stderr);
+  assert.equal(sim.stats().inferences, 300 + bad.invalid_output, 'exactly the invalid answers were asked again');
+  assert.equal(sim.stats().duplicateInferences, bad.invalid_output, 'each of them once');
+
+  const out = parse(readFileSync(output), { columns: true, bom: true }) as Record<string, string>[];
+  assert.equal(out.length, 300);
+  const validate = new Ajv2020({ allErrors: true }).compile(REVIEW_SCHEMA);
+  out.forEach((r, i) => {
+    assert.deepEqual({ sku: r['sku'], product: r['product'], body: r['body'] }, rows[i], `row ${i + 1}: input columns intact and in order`);
+    assert.equal(r['status'], 'completed');
+    const answer = { sentiment: r['sentiment'], stars: Number(r['stars']), detail: JSON.parse(r['detail']!) as unknown };
+    assert.ok(validate(answer), `row ${i + 1}: ${JSON.stringify(answer)}`);
+  });
 });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Throttle } from '../api/throttle.ts';
 import type { BudgetShare, SharedBudget } from '../checkpoint/store.ts';
 
@@ -27,8 +28,9 @@ export class FleetBudget {
     private readonly onError: (e: Error) => void,
   ) {}
 
-  /** Takes the first share before any request is sent, then renews it in the background. */
+  /** Takes the first share before any request is sent, then renews it in the background (once, however often called). */
   async start(): Promise<void> {
+    if (this.timer) return;
     this.throttle.onRateLimited = (retryAfterMs) => this.passOn(retryAfterMs);
     await this.renew();
     this.timer = setInterval(() => {
@@ -37,6 +39,11 @@ export class FleetBudget {
         .finally(() => (this.renewing = undefined));
     }, RENEW_EVERY_MS);
     this.timer.unref();
+  }
+
+  /** Resolves once this worker has a share (one joining a busy fleet has none until others' requests drain), or at `signal`. */
+  async untilShared(signal?: AbortSignal): Promise<void> {
+    while (this.throttle.allowed === 0 && !signal?.aborted) await sleep(RENEW_EVERY_MS, undefined, { signal }).catch(() => {});
   }
 
   async stop(): Promise<void> {

@@ -180,10 +180,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
   const random = o.random ?? Math.random;
   const shared = isPostgresUrl(db);
   if (o.input === STDIO) {
-    if (shared) {
-      throw new UsageError('reading the input from stdin needs a SQLite --db: the workers of a PostgreSQL batch find it by its input file; save the data to a file and run on that');
-    }
-    await assertWritableFolder(db, 'checkpoint');
+    if (!shared) await assertWritableFolder(db, 'checkpoint');
     o.input = await spoolStdin(hooks.stdin ?? process.stdin, db);
   }
 

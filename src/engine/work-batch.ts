@@ -150,19 +150,26 @@ export async function workBatch(
       budget: hooks.spend,
     });
   let dispatcher = newDispatcher();
+  const budget = store.budget ? new FleetBudget(store.budget, owner, client.throttle, () => dispatcher.inFlightCount, (e) => dispatcher.fail(e)) : undefined;
   if (hooks.work.length > 0) {
     phase(events, 'loading', `checking ${o.baseUrl} and the models the requests name (GET /models)`);
     const models = new Map<string, number>();
     for (const w of hooks.work) models.set(w.model, (models.get(w.model) ?? 0) + w.jobs);
-    await preflight(client, o.baseUrl, models, hooks.signal).catch(async (e: unknown) => {
+    try {
+      // In a fleet even the pre-flight request counts against the batch's budget: a worker
+      // joining a busy fleet waits for its share first.
+      await budget?.start();
+      await budget?.untilShared(hooks.signal);
+      await preflight(client, o.baseUrl, models, hooks.signal);
+    } catch (e) {
+      await budget?.stop();
       await client.close().catch(() => {});
       if (hooks.refuse) await hooks.refuse(e);
       throw e;
-    });
+    }
   }
   if (hooks.leaseLost.lost) throw hooks.leaseLost.lost;
   hooks.leaseLost.onLost = (e) => dispatcher.fail(e);
-  const budget = store.budget ? new FleetBudget(store.budget, owner, client.throttle, () => dispatcher.inFlightCount, (e) => dispatcher.fail(e)) : undefined;
   let receiver: WebhookReceiver | undefined;
   let stopping = false;
   const onAbort = () => {
