@@ -6,23 +6,10 @@ import { runCli, spawnCli } from './helpers/cli.ts';
 import { killAtInferences } from './helpers/kill.ts';
 import { simFor } from './helpers/loopback.ts';
 import { testDir } from './helpers/tmp.ts';
-import { readOutput, writeWorkload, type OutputLine } from './helpers/workload.ts';
+import { essence, readOutput, writeWorkload } from './helpers/workload.ts';
 
 const LINES = 2000;
 const flags = ['--poll-interval', '50ms', '--max-poll-interval', '300ms', '--max-rps', '0', '--concurrency', '32', '--log-every', '1s'];
-
-/** What must match between two runs: everything but ids, request ids and timestamps. */
-function essence(line: OutputLine) {
-  const body = line.response?.body;
-  return {
-    custom_id: line.custom_id,
-    error: line.error,
-    status_code: line.response?.status_code,
-    status: body?.['status'],
-    text: body?.['output_text'],
-    usage: body?.['usage'],
-  };
-}
 
 test('chaos: 429s, 5xx, dropped POSTs and garbage bodies, killed at random moments and rerun until done, equals a fault-free run', async (t) => {
   const dir = testDir(t);

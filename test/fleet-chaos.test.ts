@@ -8,26 +8,13 @@ import { spawnCli, waitForOutput, type CliResult } from './helpers/cli.ts';
 import { simFor } from './helpers/loopback.ts';
 import { pgDatabaseFor, stopPostgres } from './helpers/postgres.ts';
 import { testDir } from './helpers/tmp.ts';
-import { readOutput, writeWorkload, type OutputLine } from './helpers/workload.ts';
+import { essence, readOutput, writeWorkload } from './helpers/workload.ts';
 
 after(stopPostgres);
 
 const LINES = 20_000;
 const KILLS = 10;
 const flags = ['--poll-interval', '50ms', '--max-poll-interval', '300ms', '--max-rps', '0', '--concurrency', '64', '--log-every', '2s'];
-
-/** What must match between two runs: everything but ids, request ids and timestamps. */
-function essence(line: OutputLine) {
-  const body = line.response?.body;
-  return {
-    custom_id: line.custom_id,
-    error: line.error,
-    status_code: line.response?.status_code,
-    status: body?.['status'],
-    text: body?.['output_text'],
-    usage: body?.['usage'],
-  };
-}
 
 interface Member {
   child: ChildProcess & { result: Promise<CliResult> };

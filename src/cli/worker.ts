@@ -3,7 +3,7 @@ import type { RunnerEventMap } from '../engine/events.ts';
 import { runWorker, type WorkerSummary } from '../engine/worker.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import { fromEnv } from '../option-env.ts';
-import { formatRequests, formatStateCounts } from '../human-format.ts';
+import { formatCount, formatDuration, formatRequests, formatStateCounts } from '../human-format.ts';
 import { attachReporter } from '../progress/reporter.ts';
 import { optionalDuration, parseDuration } from './duration.ts';
 import type { CliIo } from './io.ts';
@@ -12,8 +12,8 @@ import type { WorkerArgs } from './worker-command.ts';
 
 function describeWorker(s: WorkerSummary): string {
   const head = s.stopped
-    ? `worker stopped after ${(s.wallMs / 1000).toFixed(1)}s; batch ${s.batch} goes on with the other workers (start this one again to rejoin).`
-    : `batch ${s.batch} is done after ${(s.wallMs / 1000).toFixed(1)}s: ${s.total} jobs, ${formatStateCounts(s.counts)}. ` +
+    ? `worker stopped after ${formatDuration(s.wallMs)}; batch ${s.batch} goes on with the other workers (start this one again to rejoin).`
+    : `batch ${s.batch} is done after ${formatDuration(s.wallMs)}: ${formatCount(s.total)} jobs, ${formatStateCounts(s.counts)}. ` +
       `\`sailbatch export --db <url> --batch ${s.batch} -o <file>\` writes the results (the \`run\` that started it writes them too).`;
   return `${head}\nrequests of this worker: ${formatRequests(s.requests)}. Database: ${s.db}`;
 }

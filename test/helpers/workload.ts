@@ -64,3 +64,16 @@ export function mismatches(out: OutputLine[], expected: Expected[]): string[] {
   });
   return problems.slice(0, 10);
 }
+
+/** What must match between two runs: everything but ids, request ids and timestamps. */
+export function essence(line: OutputLine) {
+  const body = line.response?.body;
+  return {
+    custom_id: line.custom_id,
+    error: line.error,
+    status_code: line.response?.status_code,
+    status: body?.['status'],
+    text: body?.['output_text'],
+    usage: body?.['usage'],
+  };
+}
