@@ -41,6 +41,9 @@ test('run with a postgres:// --db, a second run of the same input and a worker o
   const list = await runCli(['batches', '--db', db]);
   assert.equal(list.code, 0, list.stderr);
   assert.match(list.stdout, /^1 +\S+in\.jsonl \(default\) +600 of 600 finished/m);
+  const listed = await runCli(['batches', '--db', db, '--json']);
+  const parsed = JSON.parse(listed.stdout) as { batches: { id: number; total: number; unfinished: number }[]; exitCode: number };
+  assert.deepEqual(parsed.batches.map((b) => [b.id, b.total, b.unfinished]), [[1, 600, 0]], 'one JSON object on stdout');
 
   const status = await runCli(['status', '--db', db, '--json']);
   assert.equal(status.code, 0, status.stderr);

@@ -13,7 +13,7 @@ export function batchesCommand(io: CliIo): CommandModule<object, BatchesArgs> {
     builder: (y) =>
       y
         .option('db', { type: 'string', demandOption: true, describe: 'PostgreSQL URL (postgres://user@host/db; password from the URL or PGPASSWORD)' })
-        .option('json', { type: 'boolean', default: false, describe: 'print one JSON object per batch on stdout' }) as unknown as Argv<BatchesArgs>,
+        .option('json', { type: 'boolean', default: false, describe: 'print the list as one JSON object on stdout' }) as unknown as Argv<BatchesArgs>,
     handler: async (args) => {
       const { executeBatches } = await import('./batches.ts');
       io.exitCode = await executeBatches(args, io);

@@ -20,7 +20,7 @@ export async function executeBatches(args: BatchesArgs, io: CliIo): Promise<numb
     throw new UsageError(`--db ${args.db}: \`batches\` lists the batches of a PostgreSQL database (postgres://...); a SQLite checkpoint holds one batch, see \`sailbatch status --db ${args.db}\``);
   }
   const { location, batches } = await PostgresStore.listBatches(args.db, STALE_MS);
-  if (args.json) for (const b of batches) io.stdout.write(`${JSON.stringify(b)}\n`);
+  if (args.json) io.result = { batches };
   else if (batches.length === 0) io.stdout.write(`no batches in ${location}\n`);
   else {
     const now = Date.now();

@@ -42,7 +42,7 @@ export async function executeWorker(args: WorkerArgs, io: CliIo): Promise<number
   } finally {
     detach();
   }
-  if (args.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+  if (args.json) io.result = summary;
   if (!args.quiet || summary.exitCode !== EXIT.ok) io.stderr.write(`${describeWorker(summary)}\n`);
   return summary.stopped ? EXIT.interrupted : summary.exitCode;
 }
