@@ -25,6 +25,10 @@ const PARTS: Record<string, Part> = {
   'dry-run': { about: '--dry-run (validation + o200k tokens + cost) vs the validation pass alone, on a mixed file', load: () => import('./dry-run.ts') },
   startup: { about: '`--version`, `--help` and `status` on a 1,000,000-line checkpoint, each as its own process: wall ms, CPU, peak RSS', load: () => import('./startup.ts') },
   runs: { about: 'whole runs through the CLI at several sizes: validation pass, full run, peak RSS', load: () => import('./whole-runs.ts') },
+  'scale-out': {
+    about: '20,000 lines through 1, 2 and 4 worker processes on one PostgreSQL, and SQLite with one: lines/s, CPU per 1,000 lines of each worker and of PostgreSQL',
+    load: () => import('./scale-out.ts'),
+  },
 };
 
 const names = process.argv.slice(2);

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,8 @@ const PASSWORD = 'sailbatch-test';
 interface Server {
   /** URL of the maintenance database, to create and drop test databases from. */
   adminUrl: string;
+  /** The embedded server's data folder (its postmaster.pid names the server process). */
+  dataDir?: string;
   stop: () => Promise<void>;
 }
 
@@ -67,6 +69,7 @@ async function startEmbedded(): Promise<Server> {
     }
     return {
       adminUrl: `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/postgres`,
+      dataDir: databaseDir,
       stop: async () => {
         await server.stop();
         rmSync(root, { recursive: true, force: true });
@@ -93,16 +96,29 @@ async function admin<T>(adminUrl: string, fn: (c: pg.Client) => Promise<T>): Pro
 
 let counter = 0;
 
-/** A fresh, empty database for one test; its URL. Dropped (with its connections) when the test ends. */
-export async function pgDatabaseFor(t: TestContext): Promise<string> {
+/** A fresh, empty database on the server (started on first use); its URL, and how to drop it with its connections. */
+export async function createDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   server ??= startServer();
   const { adminUrl } = await server;
   const name = `sailbatch_test_${process.pid}_${++counter}`;
   await admin(adminUrl, (c) => c.query(`CREATE DATABASE ${name}`));
-  t.after(() => admin(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)));
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  return url.toString();
+  return { url: url.toString(), drop: () => admin(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => {}) };
+}
+
+/** A fresh, empty database for one test; its URL. Dropped (with its connections) when the test ends. */
+export async function pgDatabaseFor(t: TestContext): Promise<string> {
+  const { url, drop } = await createDatabase();
+  t.after(drop);
+  return url;
+}
+
+/** The embedded server's postmaster pid (its backends are its children); undefined for a server SAILBATCH_TEST_PG_URL names. */
+export async function postgresPid(): Promise<number | undefined> {
+  const s = server && (await server);
+  if (!s?.dataDir) return undefined;
+  return Number(readFileSync(join(s.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 }
 
 /** Stops this process's embedded server (call from a top-level `after`); a no-op for a given URL. */
