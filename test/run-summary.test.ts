@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { describeSummary } from '../src/cli/run-command.ts';
+import { describeSummary } from '../src/cli/run.ts';
 import type { RunSummary } from '../src/engine/runner.ts';
 import { workloadFor } from './helpers/batch.ts';
 import { runCli } from './helpers/cli.ts';

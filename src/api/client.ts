@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from 'undici';
 import { FatalRunError } from '../errors.ts';
-import { ApiError, ConnectionError, InvalidBodyError, TimeoutError, type Headers } from './api-error.ts';
+import { ApiError, ConnectionError, InvalidBodyError, TimeoutError } from './api-error.ts';
 import { DEFAULT_POLICY, classify, retryDecision, unreachableBoundMs, type Classification } from './retry-policy.ts';
 import { Deadlines } from './deadlines.ts';
 import { Exchange, type RawReply } from './exchange.ts';

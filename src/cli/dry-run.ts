@@ -3,7 +3,7 @@ import { EXIT } from '../errors.ts';
 import { IssueDigest } from '../progress/issue-digest.ts';
 import { describeDryRun } from './dry-run-report.ts';
 import type { CliIo } from './io.ts';
-import { argvToRunOptions, flagOf, type RunArgs } from './run.ts';
+import { argvToRunOptions, flagOf, type RunArgs } from './run-command.ts';
 
 /** `run --dry-run` / `retry --dry-run`: no API key, no simulator, no request, no file. */
 export async function executeDryRun(args: RunArgs, io: CliIo): Promise<number> {

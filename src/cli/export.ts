@@ -1,28 +1,22 @@
-import type { Argv, CommandModule } from 'yargs';
+import { EXIT } from '../errors.ts';
+import { exportResults } from '../output/export.ts';
+import { STDIO } from '../options.ts';
+import { formatCount } from '../human-format.ts';
+import type { ExportArgs } from './export-command.ts';
 import type { CliIo } from './io.ts';
 
-export interface ExportArgs {
-  db: string;
-  output: string;
-  errors?: string;
-  format?: string;
-  batch?: number;
-}
-
-export function exportCommand(io: CliIo): CommandModule<object, ExportArgs> {
-  return {
-    command: 'export',
-    describe: "write a checkpoint's results in input order, at any time (exit 1 while jobs are unfinished)",
-    builder: (y) =>
-      y
-        .option('db', { type: 'string', demandOption: true, describe: 'checkpoint SQLite file, or PostgreSQL URL' })
-        .option('batch', { type: 'number', describe: 'with a PostgreSQL --db holding several batches: which one (`sailbatch batches` lists them)' })
-        .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'results file, JSONL or CSV (written atomically, in input order); - for stdout' })
-        .option('errors', { type: 'string', describe: 'also write the lines that did not complete to this file' })
-        .option('format', { type: 'string', choices: ['jsonl', 'csv'], describe: 'output format [default: from the output extension]' }) as unknown as Argv<ExportArgs>,
-    handler: async (args) => {
-      const { executeExport } = await import('./export-command.ts');
-      io.exitCode = await executeExport(args, io);
-    },
-  };
+export async function executeExport(args: ExportArgs, io: CliIo): Promise<number> {
+  const r = await exportResults(args.db, args.output, { errors: args.errors, format: args.format as 'jsonl' | 'csv' | undefined, batch: args.batch });
+  const where = (path: string) => (path === STDIO ? 'stdout' : path);
+  const errors = args.errors ? `; ${formatCount(r.errorLines ?? 0)} lines that did not complete to ${where(args.errors)}` : '';
+  if (r.unfinished === 0) {
+    io.stderr.write(`sailbatch: exported ${formatCount(r.lines)} lines to ${where(args.output)}${errors}\n`);
+    return EXIT.ok;
+  }
+  io.stderr.write(
+    `sailbatch: partial export: ${formatCount(r.unfinished)} of ${formatCount(r.lines)} jobs are not finished yet; ` +
+      `their lines in ${where(args.output)} have error code "not_finished"${errors}. ` +
+      `Export again when the run is done (rerun \`sailbatch run\` with the same arguments if none is going).\n`,
+  );
+  return EXIT.someJobsFailed;
 }

@@ -1,17 +1,21 @@
-import { listModels } from '../api/list-models.ts';
-import { EXIT, UsageError } from '../errors.ts';
-import { fromEnv } from '../option-env.ts';
+import type { Argv, CommandModule } from 'yargs';
+import { apiFlags, type ApiArgs } from './api-flags.ts';
 import type { CliIo } from './io.ts';
-import type { ModelsArgs } from './models.ts';
 
-export async function executeModels(args: ModelsArgs, io: CliIo): Promise<number> {
-  if (!args['api-key'] && !fromEnv('apiKey')) throw new UsageError('no API key: pass --api-key or set SAIL_API_KEY');
-  const models = await listModels({ baseUrl: args['base-url'], apiKey: args['api-key'], signal: io.signal }).catch((e: unknown) => {
-    if (io.signal.aborted) return undefined;
-    throw e;
-  });
-  if (!models) return EXIT.interrupted;
-  if (args.json) io.result = { models };
-  else io.stdout.write(models.map((m) => `${m.id}\n`).join(''));
-  return EXIT.ok;
+export interface ModelsArgs extends ApiArgs {
+  json: boolean;
+}
+
+export function modelsCommand(io: CliIo): CommandModule<object, ModelsArgs> {
+  return {
+    command: 'models',
+    describe: 'list the models your API key can use',
+    builder: (y) =>
+      apiFlags(y)
+        .option('json', { type: 'boolean', default: false, describe: 'print the list as one JSON object ({"models": [...]}) on stdout' }) as unknown as Argv<ModelsArgs>,
+    handler: async (args) => {
+      const { executeModels } = await import('./models.ts');
+      io.exitCode = await executeModels(args, io);
+    },
+  };
 }

@@ -7,7 +7,7 @@ import { formatCount, formatDuration, formatRequests, formatStateCounts } from '
 import { attachReporter } from '../progress/reporter.ts';
 import { optionalDuration, parseDuration } from './duration.ts';
 import type { CliIo } from './io.ts';
-import { progressMode } from './run-command.ts';
+import { progressMode } from './run.ts';
 import type { WorkerArgs } from './worker-command.ts';
 
 function describeWorker(s: WorkerSummary): string {

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import type { CliIo } from './io.ts';
-import { runCommand, type RunArgs } from './run.ts';
+import { runCommand, type RunArgs } from './run-command.ts';
 
 /** `run --retry-failed` under its own name: the same flags, the same checkpoint. */
 export function retryCommand(io: CliIo): CommandModule<object, RunArgs> {
