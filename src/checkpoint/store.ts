@@ -327,11 +327,12 @@ export interface BudgetShare {
  */
 export interface SharedBudget {
   /**
-   * Renews this worker's share and says what the fleet saw. `inFlight` is what it has out now:
+   * Renews this worker's share and says what the fleet saw. `holding` is the most it may have
+   * out until the new share applies (what it has out now, or its current allowance if more):
    * its share never counts for less than that, so the sum over live workers stays within the
    * batch's concurrency while shares move between them.
    */
-  renew(owner: string, inFlight: number): Promise<BudgetShare>;
+  renew(owner: string, holding: number): Promise<BudgetShare>;
   /** A 429 reached this worker: every worker pauses until `untilMs` and cuts its share (Throttle). */
   rateLimited(untilMs: number): Promise<void>;
 }

@@ -53,7 +53,9 @@ export class FleetBudget {
   }
 
   private async renew(): Promise<void> {
-    this.apply(await this.budget.renew(this.owner, this.inFlight()));
+    // While the renewal runs this worker may still fill its current allowance: counting only what
+    // it had out when the renewal began let a joining worker take slots the old share then used.
+    this.apply(await this.budget.renew(this.owner, Math.max(this.inFlight(), this.throttle.allowed)));
   }
 
   private apply(share: BudgetShare): void {

@@ -6,10 +6,10 @@ import { inTransaction } from './pg-connection.ts';
  * The fleet's budget in the batch row and the `workers` table. Each live worker (heartbeat
  * within `staleMs`) has a fair share of the batch's concurrency (an even split, the remainder to
  * the first workers by owner), but takes only what the other live workers' recorded `slots`
- * leave free, under the batch row's lock. A worker records at least what it has in flight, so a
- * worker whose share shrank keeps its slots until its requests drain: the sum of what the
- * workers may have in flight never exceeds the batch's concurrency. Requests per second follow
- * the concurrency share. A dead worker's slots return when its heartbeat goes stale.
+ * leave free, under the batch row's lock. A worker records at least what it may have in flight
+ * until its new share applies, so a worker whose share shrank keeps its slots until its requests
+ * drain: the sum of what the workers may have in flight never exceeds the batch's concurrency.
+ * Requests per second follow the concurrency share. A dead worker's slots return when its heartbeat goes stale.
  */
 export class PgSharedBudget implements SharedBudget {
   constructor(
@@ -18,7 +18,7 @@ export class PgSharedBudget implements SharedBudget {
     private readonly staleMs: () => number,
   ) {}
 
-  renew(owner: string, inFlight: number): Promise<BudgetShare> {
+  renew(owner: string, holding: number): Promise<BudgetShare> {
     return inTransaction(this.pool, this.staleMs(), async (c) => {
       const now = Date.now();
       const batch = (
@@ -42,7 +42,7 @@ export class PgSharedBudget implements SharedBudget {
       await c.query(
         `INSERT INTO workers (batch_id, owner, host, pid, started_at_ms, heartbeat_ms, slots) VALUES ($1, $2, '', 0, $3, $3, $4)
          ON CONFLICT (batch_id, owner) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms, slots = excluded.slots`,
-        [this.batchId, owner, now, Math.max(concurrency, inFlight)],
+        [this.batchId, owner, now, Math.max(concurrency, holding)],
       );
       const perSecond = batch.maxRps <= 0 ? 0 : (batch.maxRps * Math.max(1, concurrency)) / batch.concurrency;
       return { concurrency, maxPerSecond: perSecond, pausedUntilMs: batch.pausedUntilMs, rateLimits: batch.rateLimits };
