@@ -15,6 +15,13 @@ export interface TokenUsage {
 /** The fields of TokenUsage, in the order the stores sum them. */
 export const TOKEN_FIELDS = ['input', 'output', 'cached', 'reasoning'] as const satisfies readonly (keyof TokenUsage)[];
 
+export const NO_TOKENS: Readonly<TokenUsage> = { input: 0, output: 0, cached: 0, reasoning: 0 };
+
+/** The token sums of a store's query row, without the row's other columns. */
+export function tokensOf(row: TokenUsage): TokenUsage {
+  return { input: row.input, output: row.output, cached: row.cached, reasoning: row.reasoning };
+}
+
 export interface PollStats {
   /** GETs recorded against jobs, over every run. */
   total: number;
@@ -70,4 +77,20 @@ export interface ModelFigures {
   jobs: number;
   counts: Partial<StateCounts>;
   tokens: TokenUsage;
+}
+
+/** Per-model figures from a store's two reads: jobs per model and state, and token sums per model. */
+export function modelFiguresOf(
+  counts: readonly { model: string; state: keyof StateCounts; n: number }[],
+  tokens: readonly (TokenUsage & { model: string })[],
+): Record<string, ModelFigures> {
+  const out: Record<string, ModelFigures> = {};
+  const of = (model: string) => (out[model] ??= { jobs: 0, counts: {}, tokens: { ...NO_TOKENS } });
+  for (const r of counts) {
+    const m = of(r.model);
+    m.jobs += r.n;
+    m.counts[r.state] = r.n;
+  }
+  for (const r of tokens) of(r.model).tokens = tokensOf(r);
+  return out;
 }

@@ -1,5 +1,5 @@
 import { ENDPOINT_KINDS, usagePathsOfAny, type Endpoint, type UsagePaths } from '../api/endpoints.ts';
-import type { TokenUsage } from '../checkpoint/summary.ts';
+import { NO_TOKENS, type TokenUsage } from '../checkpoint/summary.ts';
 
 function at(usage: Record<string, unknown>, path: string): number | undefined {
   let v: unknown = usage;
@@ -26,8 +26,6 @@ export function usageOf(url: Endpoint, result: string): TokenUsage {
   };
   return { input: sum('input'), output: sum('output'), cached: sum('cached'), reasoning: sum('reasoning') };
 }
-
-const NO_TOKENS: TokenUsage = { input: 0, output: 0, cached: 0, reasoning: 0 };
 
 /** Every endpoint's usage paths together, in table order: what the store's SQL sums read whatever the job's endpoint. */
 const ANY_ENDPOINT: UsagePaths = {

@@ -3,7 +3,7 @@ import { retryable } from './pg-connection.ts';
 import { JOB_STATES, TERMINAL_STATES, UNFINISHED_STATES, type JobState } from '../job-states.ts';
 import { ENDPOINT_KINDS, usagePathsOfAny } from '../../api/endpoints.ts';
 import type { BatchMeta, JobRow, LeaseInfo, ModelUsage, StateCounts, StoreReader, WorkToSend } from '../store.ts';
-import { TOKEN_FIELDS, type CheckpointSummary, type ModelFigures, type TokenUsage } from '../summary.ts';
+import { TOKEN_FIELDS, modelFiguresOf, tokensOf, type CheckpointSummary, type ModelFigures, type TokenUsage } from '../summary.ts';
 
 const S = JOB_STATES;
 
@@ -130,20 +130,11 @@ export class PgReader implements StoreReader {
   }
 
   async perModel(): Promise<Record<string, ModelFigures>> {
-    const out: Record<string, ModelFigures> = {};
-    const of = (model: string) => (out[model] ??= { jobs: 0, counts: {}, tokens: { input: 0, output: 0, cached: 0, reasoning: 0 } });
     const counts = await this.rows<{ model: string; state: JobState; n: number }>(
       'SELECT model, state, COUNT(*)::int AS n FROM jobs WHERE batch_id = $1 AND model IS NOT NULL GROUP BY model, state',
       [this.batchId],
     );
-    for (const r of counts) {
-      const m = of(r.model);
-      m.jobs += r.n;
-      m.counts[r.state] = r.n;
-    }
-    const tokens = await this.rows<CheckpointSummary['tokens'] & { model: string }>(MODEL_TOKENS_SQL, [this.batchId]);
-    for (const r of tokens) of(r.model).tokens = { input: r.input, output: r.output, cached: r.cached, reasoning: r.reasoning };
-    return out;
+    return modelFiguresOf(counts, await this.rows<TokenUsage & { model: string }>(MODEL_TOKENS_SQL, [this.batchId]));
   }
 
   async summary(): Promise<CheckpointSummary> {
@@ -169,7 +160,7 @@ export class PgReader implements StoreReader {
     return rows.map((r) => ({
       model: String(r.model),
       completionWindow: r.completionWindow,
-      tokens: { input: r.input, output: r.output, cached: r.cached, reasoning: r.reasoning },
+      tokens: tokensOf(r),
     }));
   }
 

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { StateCounts } from '../store.ts';
-import type { ModelFigures, TokenUsage } from '../summary.ts';
+import { modelFiguresOf, type ModelFigures, type TokenUsage } from '../summary.ts';
 import { usageSumsSql } from './usage-sums.ts';
 
 const MODEL_COUNTS_SQL = 'SELECT model, state, COUNT(*) AS n FROM jobs WHERE model IS NOT NULL GROUP BY model, state';
@@ -22,16 +22,9 @@ export class SqliteModelFigures {
   }
 
   read(): Record<string, ModelFigures> {
-    const out: Record<string, ModelFigures> = {};
-    const of = (model: string) => (out[model] ??= { jobs: 0, counts: {}, tokens: { input: 0, output: 0, cached: 0, reasoning: 0 } });
-    for (const r of this.counts.all() as { model: string; state: keyof StateCounts; n: number }[]) {
-      const m = of(r.model);
-      m.jobs += r.n;
-      m.counts[r.state] = r.n;
-    }
-    for (const r of this.tokens.all() as (TokenUsage & { model: string })[]) {
-      of(r.model).tokens = { input: r.input, output: r.output, cached: r.cached, reasoning: r.reasoning };
-    }
-    return out;
+    return modelFiguresOf(
+      this.counts.all() as { model: string; state: keyof StateCounts; n: number }[],
+      this.tokens.all() as (TokenUsage & { model: string })[],
+    );
   }
 }

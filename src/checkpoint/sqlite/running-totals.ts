@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { JOB_STATES, type JobState } from '../job-states.ts';
 import type { StateCounts } from '../store.ts';
-import { TOKEN_FIELDS, type SummaryFigures, type TokenUsage } from '../summary.ts';
+import { NO_TOKENS, TOKEN_FIELDS, type SummaryFigures, type TokenUsage } from '../summary.ts';
 import { usageSumsSql } from './usage-sums.ts';
 
 /** What one transaction changed in the figures `status` reads; written once, at its end. */
@@ -12,7 +12,7 @@ export class TotalsDelta {
   background = 0;
   lastFinishedAtMs: number | null = null;
   /** Tokens of the results stored, as the engine read them from the objects it parsed. */
-  readonly tokensAdded: TokenUsage = { input: 0, output: 0, cached: 0, reasoning: 0 };
+  readonly tokensAdded: TokenUsage = { ...NO_TOKENS };
   /** Jobs whose result is about to be cleared (its tokens are taken off). */
   readonly usageRemoved: number[] = [];
 
@@ -78,11 +78,11 @@ export class SqliteRunningTotals {
 
   /** Takes off the tokens of results about to be cleared: call before the statement that clears them. */
   removeUsage(delta: TotalsDelta): TokenUsage {
-    return delta.usageRemoved.length === 0 ? { input: 0, output: 0, cached: 0, reasoning: 0 } : this.tokensOf(delta.usageRemoved);
+    return delta.usageRemoved.length === 0 ? { ...NO_TOKENS } : this.tokensOf(delta.usageRemoved);
   }
 
   /** Writes `delta`; `removed` is what removeUsage returned before the rows changed. */
-  write(delta: TotalsDelta, removed: TokenUsage = { input: 0, output: 0, cached: 0, reasoning: 0 }): void {
+  write(delta: TotalsDelta, removed: TokenUsage = NO_TOKENS): void {
     for (const [state, n] of delta.counts) if (n !== 0) this.addCount.run(state, n);
     const added = delta.tokensAdded;
     const tokens = Object.fromEntries(TOKEN_FIELDS.map((f) => [f, added[f] - removed[f]])) as unknown as TokenUsage;

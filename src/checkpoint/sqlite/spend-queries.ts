@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { ENDPOINT_KINDS } from '../../api/endpoints.ts';
 import { JOB_STATES } from '../job-states.ts';
 import type { ModelUsage, WorkToSend } from '../store.ts';
-import type { TokenUsage } from '../summary.ts';
+import { tokensOf, type TokenUsage } from '../summary.ts';
 import { usageSumsSql } from './usage-sums.ts';
 
 const S = JOB_STATES;
@@ -38,7 +38,7 @@ export class SqliteSpendQueries {
     return (this.usage.all() as (TokenUsage & { model: unknown; completionWindow: string | null })[]).map((r) => ({
       model: String(r.model),
       completionWindow: r.completionWindow,
-      tokens: { input: r.input, output: r.output, cached: r.cached, reasoning: r.reasoning },
+      tokens: tokensOf(r),
     }));
   }
 
