@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 interface ProcStat {
@@ -8,19 +8,16 @@ interface ProcStat {
   started: string;
 }
 
+/** Without /proc (not Linux), a missing /proc/<pid> says nothing about the process. */
+const HAS_PROC = existsSync('/proc/self/stat');
+
 /** This machine's view of a process: undefined when there is none, null when /proc cannot tell (not Linux). */
 function procStat(pid: number): ProcStat | undefined | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return null;
-    try {
-      readFileSync('/proc/self/stat');
-      return undefined;
-    } catch {
-      return null;
-    }
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' && HAS_PROC ? undefined : null;
   }
   // The command name (field 2) is in parentheses and may hold spaces or parentheses itself.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');

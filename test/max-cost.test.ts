@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import { SpendBudget } from '../src/cost/budget.ts';
+import { resultTokens } from '../src/cost/usage.ts';
 import { countTokens as simTokens } from '../src/sim/deterministic.ts';
 import { parsePriceTable } from '../src/cost/prices.ts';
 import { runCli } from './helpers/cli.ts';
@@ -105,7 +106,7 @@ test('the budget admits a job only if spent + every reservation held + its own s
   assert.equal(b.tryReserve(job(1)), true);
   assert.equal(b.committed, 1 + 2 * b.reservation(job(0)));
   assert.equal(b.tryReserve(job(2)), false, 'a third would pass the cap while two are held');
-  b.settle(0, '/v1/responses', JSON.stringify({ usage: { input_tokens: 2, output_tokens: 1 } }));
+  b.settle(0, resultTokens({ usage: { input_tokens: 2, output_tokens: 1 } }));
   assert.equal(b.spent, 1 + 3);
   assert.equal(b.tryReserve(job(2)), true, 'a finished job frees the part of its reservation it did not use');
 });

@@ -2,10 +2,10 @@ import { isCompletionWindow } from '../api/completion-window.ts';
 import { isEndpoint, ENDPOINT_KINDS } from '../api/endpoints.ts';
 import type { WorkToSend } from '../checkpoint/store.ts';
 import { UsageError } from '../errors.ts';
-import { formatUsd, usageCost } from './cost.ts';
+import { usageCost } from './cost.ts';
 import { inputTokens } from './input-tokens.ts';
 import { pricesFor, type PriceTable } from './price-table.ts';
-import { usageOf } from './usage.ts';
+import type { TokenUsage } from '../checkpoint/summary.ts';
 import { countOf } from '../human-format.ts';
 
 /** What the budget needs to know of a job: what it sends, and in which window. */
@@ -98,18 +98,14 @@ export class SpendBudget {
     this.heldUsd -= h.usd;
   }
 
-  /** A job finished: its reservation gives way to what its stored result says it cost. */
-  settle(idx: number, url: string, result: string | null): void {
+  /** A job finished: its reservation gives way to what its result's usage says it cost. */
+  settle(idx: number, tokens: TokenUsage): void {
     const h = this.held.get(idx);
     if (!h) return;
     this.release(idx);
-    if (result === null || !isEndpoint(url) || !isCompletionWindow(h.window)) return;
+    if (!isCompletionWindow(h.window)) return;
     const p = pricesFor(this.prices, h.model, h.window);
-    if (p) this.spentUsd += usageCost(p, usageOf(url, result));
-  }
-
-  describe(): string {
-    return `${formatUsd(this.spentUsd)} spent of the ${formatUsd(this.maxUsd)} cap`;
+    if (p) this.spentUsd += usageCost(p, tokens);
   }
 }
 

@@ -216,7 +216,7 @@ export class Dispatcher {
       this.counts.submitted++;
       safeEmit(this.o.events, 'job:submitted', { idx: u.idx, line: row.lineNo, customId: row.customId ?? '', responseId: u.responseId, attempt: u.attempt });
     } else if (u.kind === 'finished') {
-      this.o.budget?.settle(u.idx, row.url, u.result);
+      this.o.budget?.settle(u.idx, u.tokens);
       this.counts[row.state]--;
       this.counts[u.state]++;
       safeEmit(this.o.events, 'job:finished', {

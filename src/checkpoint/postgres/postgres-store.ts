@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import { CheckpointError, StateTransitionError } from '../../errors.ts';
 import { runOptionsSchema } from '../../options.ts';
-import { JOB_STATES, RETRYABLE_STATES, sourcesOf, type JobState } from '../job-states.ts';
+import { JOB_STATES, RETRYABLE_STATES, UNFINISHED_STATES, sourcesOf, type JobState } from '../job-states.ts';
 import { OUTPUT_RETRY_COUNTERS, type BatchMeta, type BatchStore, type JobToPoll, type JobToSend, type JobUpdate, type LostClaims, type NewJob, type OpenStoreOptions, type RetryKeyInput, type SharedBudget, type StoreReader } from '../store.ts';
 import { PgSharedBudget } from './pg-budget.ts';
 import { connectionError, inTransaction, openPool, redactUrl } from './pg-connection.ts';
@@ -199,7 +199,7 @@ export class PostgresStore extends PgReader implements BatchStore {
          COALESCE((SELECT SUM(n) FROM job_counts c WHERE c.batch_id = b.id AND c.state = ANY($1)), 0)::float8 AS unfinished,
          (SELECT COUNT(*) FROM workers w WHERE w.batch_id = b.id AND w.heartbeat_ms >= $2)::float8 AS "liveWorkers"
        FROM batches b ORDER BY b.id`,
-      [[S.pending, S.submitted], Date.now() - staleMs],
+      [UNFINISHED_STATES, Date.now() - staleMs],
     );
   }
 

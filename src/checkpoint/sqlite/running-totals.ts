@@ -72,13 +72,13 @@ export class SqliteRunningTotals {
     this.usage = db.prepare(usageSumsSql('idx IN (SELECT value FROM json_each(?))'));
   }
 
-  private tokensOf(idxs: readonly number[]): TokenUsage {
+  private tokensOfJobs(idxs: readonly number[]): TokenUsage {
     return this.usage.get(JSON.stringify(idxs)) as TokenUsage;
   }
 
   /** Takes off the tokens of results about to be cleared: call before the statement that clears them. */
   removeUsage(delta: TotalsDelta): TokenUsage {
-    return delta.usageRemoved.length === 0 ? { ...NO_TOKENS } : this.tokensOf(delta.usageRemoved);
+    return delta.usageRemoved.length === 0 ? { ...NO_TOKENS } : this.tokensOfJobs(delta.usageRemoved);
   }
 
   /** Writes `delta`; `removed` is what removeUsage returned before the rows changed. */
