@@ -152,6 +152,18 @@ for (const kind of STORE_KINDS) {
         [1, S.submitted], [2, S.completed], [4, S.submitted], [5, S.completed], [6, S.completed],
       ]);
       assert.deepEqual(await store.jobsPage(6, 10), []);
+      // What the writer reads: the same rows, in the same pages, with what a results line needs and not the request.
+      const results: number[][] = [];
+      for (let page = await store.resultsPage(-1, 2); page.length > 0; page = await store.resultsPage(page.at(-1)!.idx, 2)) results.push(page.map((r) => r.idx));
+      assert.deepEqual(results, pages);
+      const [first] = await store.resultsPage(-1, 1);
+      const whole = (await store.job(0))!;
+      assert.deepEqual(first, {
+        idx: 0, lineNo: whole.lineNo, customId: whole.customId, state: S.completed, idempotencyKey: whole.idempotencyKey, statusCode: whole.statusCode,
+        requestId: whole.requestId, result: whole.result, errorCode: null, errorMessage: null, parsed: whole.parsed, sourceRow: whole.sourceRow,
+        model: whole.model, sample: whole.sample,
+      });
+      assert.notEqual(whole.result, null);
     });
 
     test('oldest running jobs and first unsuccessful ones, as status lists them', async (t) => {

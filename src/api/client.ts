@@ -33,6 +33,8 @@ export interface ClientOptions {
 export interface ApiReply {
   status: number;
   body: Record<string, unknown>;
+  /** The JSON text `body` was parsed from, as the server sent it. */
+  text: string;
   requestId: string | null;
 }
 
@@ -169,7 +171,7 @@ export class SailClient {
       );
     }
     const rid = raw.headers['x-request-id'];
-    return { status: raw.status, body: parsed as Record<string, unknown>, requestId: (Array.isArray(rid) ? rid[0] : rid) ?? null };
+    return { status: raw.status, body: parsed as Record<string, unknown>, text: raw.text, requestId: (Array.isArray(rid) ? rid[0] : rid) ?? null };
   }
 
   /** Aborts this signal's requests in flight when it fires: one listener per signal, not per request. */

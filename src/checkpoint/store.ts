@@ -68,6 +68,12 @@ export interface JobRow {
   updatedAtMs: number;
 }
 
+/** What a results line is made of, in JSONL or CSV: no request body, no schedule. */
+export type ResultRow = Pick<
+  JobRow,
+  'idx' | 'lineNo' | 'customId' | 'state' | 'idempotencyKey' | 'statusCode' | 'requestId' | 'result' | 'errorCode' | 'errorMessage' | 'parsed' | 'sourceRow' | 'model' | 'sample'
+>;
+
 /** The columns the engine needs of any job it works on. */
 export interface WorkJob {
   idx: number;
@@ -198,8 +204,10 @@ export interface StoreReader {
   job(idx: number): Promise<JobRow | undefined>;
   /** The input line that holds `customId`, for duplicate-id messages. */
   lineOfCustomId(customId: string): Promise<number | undefined>;
-  /** Jobs in input order after `afterIdx`, at most `limit`: how the writer and export page through results. */
+  /** Jobs in input order after `afterIdx`, at most `limit`, every column. */
   jobsPage(afterIdx: number, limit: number): Promise<JobRow[]>;
+  /** As jobsPage, with only what a results line is made of: how the writer and export page through results. */
+  resultsPage(afterIdx: number, limit: number): Promise<ResultRow[]>;
   counts(): Promise<StateCounts>;
   total(): Promise<number>;
   /** Request counters over every run of the batch (posts, gets, retries, ...). */

@@ -15,6 +15,23 @@ function endState(state: JobState): EndState {
   return state;
 }
 
+/**
+ * The final object as stored: the server's own text, which is already the JSON to write, with
+ * `output_text` added at its end when the server did not send one. Parsing and serialising every
+ * result again cost a spread copy and a stringify per job. A text that spans lines (a server
+ * that pretty-prints) is serialised again, since each result is spliced into one output line.
+ */
+function storedResult(reply: ApiReply, text: string | null): string {
+  const raw = reply.text;
+  const add = text !== null && reply.body['output_text'] === undefined;
+  if (raw.includes('\n') || raw.includes('\r')) return JSON.stringify(add ? { ...reply.body, output_text: text } : reply.body);
+  if (!add) return raw;
+  const end = raw.lastIndexOf('}');
+  // An object without keys has no comma to add: rare enough to serialise.
+  if (Object.keys(reply.body).length === 0) return JSON.stringify({ output_text: text });
+  return `${raw.slice(0, end)},"output_text":${JSON.stringify(text)}}`;
+}
+
 /** The JSON Schema a stored request asks its answer to follow, if any. */
 export function requestSchema(row: { url: string; body: string | null }): Record<string, unknown> | undefined {
   return row.body === null ? undefined : endpointOf(row.url).schemaOf(JSON.parse(row.body) as Record<string, unknown>);
@@ -31,7 +48,6 @@ export function finishedUpdate(row: Pick<WorkJob, 'idx' | 'attempt' | 'url'>, se
   const body = reply.body;
   const kind = endpointOf(row.url);
   const text = kind.outputText(body);
-  const result = text !== null && body['output_text'] === undefined ? { ...body, output_text: text } : body;
   let state = serverState;
   let errorCode: string | null = null;
   let errorMessage: string | null = null;
@@ -61,7 +77,7 @@ export function finishedUpdate(row: Pick<WorkJob, 'idx' | 'attempt' | 'url'>, se
     apiStatus: typeof body['status'] === 'string' ? body['status'] : null,
     statusCode: reply.status,
     requestId: reply.requestId,
-    result: JSON.stringify(result),
+    result: storedResult(reply, text),
     tokens: resultTokens(body),
     parsed,
     errorCode,

@@ -1,5 +1,5 @@
 import { stringify } from 'csv-stringify/sync';
-import type { JobRow, StoreReader } from '../checkpoint/store.ts';
+import type { ResultRow, StoreReader } from '../checkpoint/store.ts';
 import type { RowKeys } from '../input/recipe.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 import { isUnfinished } from './output-line.ts';
@@ -40,7 +40,7 @@ function parseObject(text: string | null): Json | undefined {
 export async function inputColumns(store: StoreReader, rowKeys: RowKeys, page: number): Promise<string[]> {
   const names = new Set<string>();
   if (rowKeys !== null) {
-    for (let after = -1, jobs = await store.jobsPage(after, page); jobs.length > 0; jobs = await store.jobsPage(after, page)) {
+    for (let after = -1, jobs = await store.resultsPage(after, page); jobs.length > 0; jobs = await store.resultsPage(after, page)) {
       for (const job of jobs) {
         const row = parseObject(job.sourceRow);
         if (!row) continue;
@@ -67,11 +67,11 @@ export class CsvResults {
     return stringify([[...this.shape.inputColumns, ...(this.shape.models ? ['model'] : []), ...(this.shape.samples ? ['sample'] : []), ...answer, 'status', 'error']]);
   }
 
-  lines(rows: readonly JobRow[]): string {
+  lines(rows: readonly ResultRow[]): string {
     return stringify(rows.map((r) => this.record(r)));
   }
 
-  private record(r: JobRow): string[] {
+  private record(r: ResultRow): string[] {
     const row = parseObject(r.sourceRow) ?? { custom_id: r.customId };
     const out = this.shape.inputColumns.map((c) => cell(row[c]));
     if (this.shape.models) out.push(cell(r.model));

@@ -1,5 +1,5 @@
 import { KEY_PREFIX } from '../api/idempotency-key.ts';
-import type { JobRow } from '../checkpoint/store.ts';
+import type { JobRow, ResultRow } from '../checkpoint/store.ts';
 import { JOB_STATES, UNFINISHED_STATES } from '../checkpoint/job-states.ts';
 
 /**
@@ -22,7 +22,7 @@ function withoutSecrets(result: string): string {
  * The stored result is already JSON, so it is spliced in as text rather than parsed and
  * re-serialised: writing ten million lines stays a string-concatenation job.
  */
-export function outputLine(row: JobRow): string {
+export function outputLine(row: ResultRow): string {
   const id = row.idempotencyKey
     ? `batch_req_${row.idempotencyKey.slice(KEY_PREFIX.length, KEY_PREFIX.length + 24)}`
     : `batch_req_line_${row.lineNo}`;

@@ -41,7 +41,10 @@ async function csvShape(store: StoreReader): Promise<CsvShape> {
   };
 }
 
-/** Writes the lines a page at a time: memory stays flat, and the store is awaited once per page, not per line. */
+/**
+ * Writes the lines a page at a time, each page as one write: memory stays flat, and the store and
+ * the stream are awaited once per page, not per line.
+ */
 async function writeLines(store: StoreReader, out: Writable, filter: LineFilter, format: OutputFormat): Promise<WriteResult> {
   const csv = format === 'csv' ? new CsvResults(await csvShape(store)) : undefined;
   let lines = 0;
@@ -49,15 +52,17 @@ async function writeLines(store: StoreReader, out: Writable, filter: LineFilter,
   const write = async (text: string) => {
     if (!out.write(text)) await once(out, 'drain');
   };
-  for (let after = -1, page = await store.jobsPage(after, PAGE); page.length > 0; page = await store.jobsPage(after, PAGE)) {
+  for (let after = -1, page = await store.resultsPage(after, PAGE); page.length > 0; page = await store.resultsPage(after, PAGE)) {
     const kept = filter === 'errors' ? page.filter((row) => row.state !== JOB_STATES.completed) : page;
-    if (csv && kept.length > 0) await write(`${lines === 0 ? csv.header() : ''}${csv.lines(kept)}`);
+    let text = csv && kept.length > 0 ? `${lines === 0 ? csv.header() : ''}${csv.lines(kept)}` : '';
     for (const row of kept) {
       if (isUnfinished(row)) unfinished++;
-      if (!csv) await write(`${outputLine(row)}\n`);
+      if (!csv) text += `${outputLine(row)}\n`;
       lines++;
-      crashPoint('output-writing');
     }
+    if (text !== '') await write(text);
+    // One pass per line written, whatever a page holds.
+    for (let i = 0; i < kept.length; i++) crashPoint('output-writing');
     after = page[page.length - 1]!.idx;
   }
   if (csv && lines === 0) await write(csv.header());

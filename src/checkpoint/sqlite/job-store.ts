@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { StateTransitionError } from '../../errors.ts';
 import { JOB_STATES, RETRYABLE_STATES, TERMINAL_STATES, sourcesOf, type JobState } from '../job-states.ts';
-import type { JobRow, JobToPoll, JobToSend, JobUpdate, NewJob, RetryKeyInput } from '../store.ts';
+import type { JobRow, JobToPoll, JobToSend, JobUpdate, NewJob, ResultRow, RetryKeyInput } from '../store.ts';
 import { TotalsDelta, type SqliteRunningTotals } from './running-totals.ts';
 
 const S = JOB_STATES;
@@ -15,6 +15,8 @@ const ROW = `idx, line_no AS lineNo, custom_id AS customId, url, body, body_sha2
   result, error_code AS errorCode, error_message AS errorMessage, parsed, source_row AS sourceRow, model, sample,
   submitted_at_ms AS submittedAtMs,
   next_poll_at_ms AS nextPollAtMs, poll_count AS pollCount, finished_at_ms AS finishedAtMs, updated_at_ms AS updatedAtMs`;
+const RESULT = `idx, line_no AS lineNo, custom_id AS customId, state, idempotency_key AS idempotencyKey, status_code AS statusCode,
+  request_id AS requestId, result, error_code AS errorCode, error_message AS errorMessage, parsed, source_row AS sourceRow, model, sample`;
 const WORK = 'idx, line_no AS lineNo, custom_id AS customId, url, completion_window AS completionWindow, state, attempt';
 const TO_SEND = `${WORK}, body, idempotency_key AS idempotencyKey`;
 const TO_POLL = `${WORK}, body, response_id AS responseId, api_status AS apiStatus, submitted_at_ms AS submittedAtMs, poll_count AS pollCount`;
@@ -37,6 +39,7 @@ function readStatements(db: Database.Database) {
     byCustomId: db.prepare('SELECT line_no AS lineNo FROM jobs WHERE custom_id = ?'),
     getJob: db.prepare(`SELECT ${ROW} FROM jobs WHERE idx = ?`),
     page: db.prepare(`SELECT ${ROW} FROM jobs WHERE idx > ? ORDER BY idx LIMIT ?`),
+    results: db.prepare(`SELECT ${RESULT} FROM jobs WHERE idx > ? ORDER BY idx LIMIT ?`),
     oldestSubmitted: db.prepare(
       `SELECT ${ROW} FROM jobs INDEXED BY jobs_out WHERE state = '${S.submitted}' ORDER BY submitted_at_ms LIMIT ?`,
     ),
@@ -318,6 +321,10 @@ export class SqliteJobStore {
 
   page(afterIdx: number, limit: number): JobRow[] {
     return this.r.page.all(afterIdx, limit) as JobRow[];
+  }
+
+  resultsPage(afterIdx: number, limit: number): ResultRow[] {
+    return this.r.results.all(afterIdx, limit) as ResultRow[];
   }
 
   lineOfCustomId(customId: string): number | undefined {

@@ -141,6 +141,18 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE lease ADD COLUMN pid_started TEXT;
   `,
+  /*
+   * v6: the response-id index holds only the jobs out at the server, the only ones a webhook can
+   * name (pollNow matches state 'submitted'). Kept for every job that ever had an id, it was
+   * written on every finish, a random insert into an index as large as the batch once ids are
+   * random as a real server's are: about 20 µs of CPU per job at 100,000 jobs. Now a job that
+   * finishes on its POST never touches it, and one that is polled touches an index no larger
+   * than the jobs out at once.
+   */
+  `
+  DROP INDEX jobs_response_id;
+  CREATE INDEX jobs_response_id ON jobs (response_id) WHERE state = 'submitted';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

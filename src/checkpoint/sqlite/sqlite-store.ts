@@ -12,6 +12,7 @@ import {
   type LeaseInfo,
   type LostClaims,
   type NewJob,
+  type ResultRow,
   type RetryKeyInput,
   type StateCounts,
   type StoreReader,
@@ -120,6 +121,10 @@ export class SqliteStore implements BatchStore {
 
   async jobsPage(afterIdx: number, limit: number): Promise<JobRow[]> {
     return this.jobs.page(afterIdx, limit);
+  }
+
+  async resultsPage(afterIdx: number, limit: number): Promise<ResultRow[]> {
+    return this.jobs.resultsPage(afterIdx, limit);
   }
 
   claimPending(limit: number): Promise<JobToSend[]> {
