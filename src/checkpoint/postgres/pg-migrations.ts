@@ -138,6 +138,11 @@ export const PG_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN parsed TEXT, ADD COLUMN source_row TEXT, ADD COLUMN model TEXT, ADD COLUMN sample INTEGER;
   `,
+  // v3: as SQLite's v6: the response-id index holds only the jobs out at the server, the only ones a webhook can name.
+  `
+  DROP INDEX jobs_response_id;
+  CREATE INDEX jobs_response_id ON jobs (batch_id, response_id) WHERE state = 'submitted';
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

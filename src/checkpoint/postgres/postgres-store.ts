@@ -318,8 +318,9 @@ export class PostgresStore extends PgReader implements BatchStore {
 
   async pollNow(responseId: string): Promise<boolean> {
     this.writable();
-    const r = await this.q.query('UPDATE jobs SET next_poll_at_ms = $3 WHERE batch_id = $1 AND response_id = $2 AND state = $4', [
-      this.batchOrThrow, responseId, Date.now(), S.submitted,
+    // The state as a literal: the planner matches the partial index jobs_response_id only to a constant.
+    const r = await this.q.query(`UPDATE jobs SET next_poll_at_ms = $3 WHERE batch_id = $1 AND response_id = $2 AND state = '${S.submitted}'`, [
+      this.batchOrThrow, responseId, Date.now(),
     ]);
     return (r.rowCount ?? 0) > 0;
   }
