@@ -4,7 +4,7 @@ import type { ApiReply } from '../src/api/client.ts';
 import { JOB_STATES } from '../src/checkpoint/job-states.ts';
 import { finishedUpdate } from '../src/engine/job-updates.ts';
 
-const row = { idx: 3, attempt: 0, url: '/v1/responses' };
+const row = { idx: 3, attempt: 0, url: '/v1/responses', body: '{"model":"m","input":"What is 7 squared?"}' };
 const replyOf = (text: string): ApiReply => ({ status: 200, body: JSON.parse(text) as Record<string, unknown>, text, requestId: null });
 
 test("the stored result is the server's own text, with output_text added at its end when the server sent none", () => {
@@ -33,4 +33,20 @@ test('an error result is stored as the server sent it', () => {
   assert.equal(u.result, text);
   assert.equal(u.errorCode, 'server_error');
   assert.equal(u.errorMessage, 'boom');
+});
+
+test('a completed answer is checked against the schema its stored request asks for, and only then', () => {
+  const schema = { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'], additionalProperties: false };
+  const asking = { ...row, body: JSON.stringify({ model: 'm', input: 'q', text: { format: { type: 'json_schema', name: 'a', schema } } }) };
+  const reply = (answer: string) => replyOf(JSON.stringify({ id: 'resp_5', status: 'completed', output: answer }));
+  const good = finishedUpdate(asking, JOB_STATES.completed, reply('{"n": 49}'));
+  assert.equal(good.state, JOB_STATES.completed);
+  assert.equal(good.parsed, '{"n":49}');
+  const bad = finishedUpdate(asking, JOB_STATES.completed, reply('{"n": "49"}'));
+  assert.equal(bad.state, JOB_STATES.invalid_output);
+  assert.equal(bad.errorCode, 'schema_mismatch');
+  // The same answer to a request that asks for no schema is text, and completed.
+  const plain = finishedUpdate(row, JOB_STATES.completed, reply('{"n": "49"}'));
+  assert.equal(plain.state, JOB_STATES.completed);
+  assert.equal(plain.parsed, null);
 });

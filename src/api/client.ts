@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { FatalRunError } from '../errors.ts';
 import { ApiError, ConnectionError, InvalidBodyError, TimeoutError } from './api-error.ts';
 import { DEFAULT_POLICY, classify, retryDecision, unreachableBoundMs, type Classification } from './retry-policy.ts';
@@ -98,7 +98,7 @@ export class SailClient {
     return `${this.basePath}/${endpoint.replace(/^\/?(v1\/)?/, '')}`;
   }
 
-  private once(
+  private async once(
     method: 'GET' | 'POST',
     endpoint: string,
     body: unknown,
@@ -112,6 +112,31 @@ export class SailClient {
     if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
     const started = Date.now();
     let status: number | undefined;
+    try {
+      const request: Dispatcher.DispatchOptions = {
+        origin: this.origin,
+        path: this.path(endpoint),
+        method,
+        headers,
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      };
+      const raw = await this.exchange(request, what, timeoutMs, started, signal);
+      status = raw.status;
+      this.lastAnswerMs = Date.now();
+      this.everAnswered = true;
+      return this.reply(what, raw);
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      if (signal?.aborted) throw err;
+      if (TIMEOUT_CODES.has((err as { code?: string }).code ?? '')) throw new TimeoutError(what, timeoutMs, err);
+      throw new ConnectionError(what, err);
+    } finally {
+      this.o.onRequest?.({ method, path: endpoint, status, ms: Date.now() - started });
+    }
+  }
+
+  /** One HTTP exchange through the agent, under the request's own deadline and the run's signal. */
+  private exchange(request: Dispatcher.DispatchOptions, what: string, timeoutMs: number, started: number, signal: AbortSignal | undefined): Promise<RawReply> {
     return new Promise<RawReply>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason as Error);
       // Our own deadline, not undici's headersTimeout: undici runs those on coarse (about 1 s)
@@ -126,30 +151,8 @@ export class SailClient {
         this.inFlight.delete(entry);
       };
       exchange.onEnd = end;
-      this.agent.dispatch(
-        {
-          origin: this.origin,
-          path: this.path(endpoint),
-          method,
-          headers,
-          body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-        },
-        exchange,
-      );
-    })
-      .then((raw) => {
-        status = raw.status;
-        this.lastAnswerMs = Date.now();
-        this.everAnswered = true;
-        return this.reply(what, raw);
-      })
-      .catch((err: unknown) => {
-        if (err instanceof ApiError) throw err;
-        if (signal?.aborted) throw err;
-        if (TIMEOUT_CODES.has((err as { code?: string }).code ?? '')) throw new TimeoutError(what, timeoutMs, err);
-        throw new ConnectionError(what, err);
-      })
-      .finally(() => this.o.onRequest?.({ method, path: endpoint, status, ms: Date.now() - started }));
+      this.agent.dispatch(request, exchange);
+    });
   }
 
   /** The body parsed once: an ApiError for an HTTP error, InvalidBodyError for a 2xx that is not a JSON object. */
@@ -197,7 +200,7 @@ export class SailClient {
     opts: { body?: unknown; idempotencyKey?: string | undefined; timeoutMs: number; signal?: AbortSignal | undefined },
   ): Promise<ApiReply> {
     for (let retries = 0, limited = 0; ; ) {
-      await this.throttle.acquire(opts.signal);
+      if (!this.throttle.tryAcquire()) await this.throttle.acquire(opts.signal);
       try {
         const reply = await this.once(method, endpoint, opts.body, opts.idempotencyKey, opts.timeoutMs, opts.signal);
         this.throttle.succeeded();

@@ -86,23 +86,31 @@ export class Throttle {
     return Math.max(1, this.maxPerSecond);
   }
 
+  /**
+   * Takes the go-ahead for a request if it may start now; otherwise 0 when paused, or how long
+   * until the bucket holds a token. Synchronous, so that a request nothing holds back awaits nothing.
+   */
+  private take(): number {
+    const now = this.clock.now();
+    if (now < this.pausedUntil) return this.pausedUntil - now;
+    if (this.maxPerSecond <= 0) return 0;
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.lastRefill) / 1000) * this.maxPerSecond);
+    this.lastRefill = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil(((1 - this.tokens) / this.maxPerSecond) * 1000);
+  }
+
+  /** True when a request may start now (and it is counted as started); else call `acquire`. */
+  tryAcquire(): boolean {
+    return this.take() === 0;
+  }
+
   /** Resolves when a request may start. */
   async acquire(signal?: AbortSignal): Promise<void> {
-    for (;;) {
-      const now = this.clock.now();
-      if (now < this.pausedUntil) {
-        await this.clock.sleep(this.pausedUntil - now, signal);
-        continue;
-      }
-      if (this.maxPerSecond <= 0) return;
-      this.tokens = Math.min(this.burst, this.tokens + ((now - this.lastRefill) / 1000) * this.maxPerSecond);
-      this.lastRefill = now;
-      if (this.tokens >= 1) {
-        this.tokens -= 1;
-        return;
-      }
-      await this.clock.sleep(Math.ceil(((1 - this.tokens) / this.maxPerSecond) * 1000), signal);
-    }
+    for (let wait = this.take(); wait > 0; wait = this.take()) await this.clock.sleep(wait, signal);
   }
 
   rateLimited(retryAfterMs: number | undefined): void {

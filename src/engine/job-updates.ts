@@ -32,19 +32,24 @@ function storedResult(reply: ApiReply, text: string | null): string {
   return `${raw.slice(0, end)},"output_text":${JSON.stringify(text)}}`;
 }
 
-/** The JSON Schema a stored request asks its answer to follow, if any. */
-export function requestSchema(row: { url: string; body: string | null }): Record<string, unknown> | undefined {
-  return row.body === null ? undefined : endpointOf(row.url).schemaOf(JSON.parse(row.body) as Record<string, unknown>);
+/**
+ * The JSON Schema a stored request asks its answer to follow, if any. Every endpoint asks with a
+ * format of type "json_schema", and a stored body is JSON.stringify's text (which escapes no
+ * letter), so a body without those words asks for none and is not parsed.
+ */
+function requestSchema(row: { url: string; body: string | null }): Record<string, unknown> | undefined {
+  if (row.body === null || !row.body.includes('json_schema')) return undefined;
+  return endpointOf(row.url).schemaOf(JSON.parse(row.body) as Record<string, unknown>);
 }
 
 /**
  * The final update of a job from the server's final object. `output_text` is added when the
  * server did not send it (OpenAI's SDKs compute it the same way), so every result line has its
  * text in one place whatever the response shape was. What the server calls completed goes
- * through the answer checks, which may make it `incomplete` or `invalid_output`; `schema` is the
- * JSON Schema the request asked its answer to follow, if any.
+ * through the answer checks, which may make it `incomplete` or `invalid_output`, against the
+ * JSON Schema the stored request (`body`) asked its answer to follow, if any.
  */
-export function finishedUpdate(row: Pick<WorkJob, 'idx' | 'attempt' | 'url'>, serverState: JobState, reply: ApiReply, schema?: Record<string, unknown>): Finished {
+export function finishedUpdate(row: Pick<WorkJob, 'idx' | 'attempt' | 'url'> & { body: string | null }, serverState: JobState, reply: ApiReply): Finished {
   const body = reply.body;
   const kind = endpointOf(row.url);
   const text = kind.outputText(body);
@@ -53,7 +58,7 @@ export function finishedUpdate(row: Pick<WorkJob, 'idx' | 'attempt' | 'url'>, se
   let errorMessage: string | null = null;
   let parsed: string | null = null;
   if (state === JOB_STATES.completed) {
-    const verdict = checkAnswer(kind, body, schema);
+    const verdict = checkAnswer(kind, body, requestSchema(row));
     state = verdict.state;
     if (verdict.state === JOB_STATES.completed) parsed = verdict.parsed;
     else ({ errorCode, errorMessage } = verdict);

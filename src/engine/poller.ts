@@ -2,7 +2,7 @@ import { RequestFailed, type SailClient } from '../api/client.ts';
 import type { JobToPoll, JobUpdate } from '../checkpoint/store.ts';
 import { JOB_STATES, stateForApiStatus } from '../checkpoint/job-states.ts';
 import { crashPoint } from './crash-points.ts';
-import { failedUpdate, finishedUpdate, requestSchema } from './job-updates.ts';
+import { failedUpdate, finishedUpdate } from './job-updates.ts';
 
 export interface PollContext {
   /** When to poll again, given the job and how many polls it has had. */
@@ -24,7 +24,7 @@ export async function pollJob(client: SailClient, row: JobToPoll, ctx: PollConte
     const reply = await client.getResponse(row.responseId, ctx.signal);
     crashPoint('mid-poll');
     const state = stateForApiStatus(reply.body['status']);
-    if (state !== JOB_STATES.submitted) return finishedUpdate(row, state, reply, requestSchema(row));
+    if (state !== JOB_STATES.submitted) return finishedUpdate(row, state, reply);
     if (now() >= ctx.deadlineAt(row)) {
       return failedUpdate(
         row,

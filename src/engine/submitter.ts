@@ -26,25 +26,26 @@ const AMBIGUOUS = new Set(['connection_error', 'timeout', 'invalid_body', 'idemp
  * result. A request the policy will not retry ends the job `failed` with the server's message,
  * unless its outcome is ambiguous and `mayDefer` (see AMBIGUOUS).
  * Fatal run errors and aborts propagate.
+ *
+ * The stored body is sent as the text it is stored as; only `decorate` (what a send adds to it,
+ * such as webhook metadata) makes it parsed and serialised again.
  */
 export async function submitJob(
   client: SailClient,
   row: JobToSend,
   firstPollAt: (row: JobToSend) => number,
   signal: AbortSignal,
-  decorate: (body: Record<string, unknown>) => Record<string, unknown> = (b) => b,
+  decorate?: (body: Record<string, unknown>) => Record<string, unknown>,
   mayDefer = false,
 ): Promise<JobUpdate | Deferred> {
-  const stored = JSON.parse(row.body) as Record<string, unknown>;
-  const body = decorate(stored);
+  const body = decorate ? JSON.stringify(decorate(JSON.parse(row.body) as Record<string, unknown>)) : row.body;
   const key = row.idempotencyKey;
   const kind = endpointOf(row.url);
-  const schema = kind.schemaOf(stored);
   try {
     if (kind.mode === 'sync') {
       const reply = await client.createSync(row.url, body, key, signal);
       crashPoint('post-replied');
-      return finishedUpdate(row, JOB_STATES.completed, reply, schema);
+      return finishedUpdate(row, JOB_STATES.completed, reply);
     }
     const reply = await client.createResponse(body, key, signal);
     crashPoint('post-replied');
@@ -62,7 +63,7 @@ export async function submitJob(
         errorMessage: `the server answered this job's idempotency key with response ${id}, which has expired; \`sailbatch retry\` sends it with a new key`,
       };
     }
-    if (state !== JOB_STATES.submitted) return finishedUpdate(row, state, reply, schema);
+    if (state !== JOB_STATES.submitted) return finishedUpdate(row, state, reply);
     return {
       kind: 'submitted',
       idx: row.idx,
