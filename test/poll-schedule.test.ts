@@ -164,4 +164,20 @@ describe('PollSchedule: the first poll learned from the replies', () => {
     for (let i = 0; i < 500; i++) s.observeFirstPoll('asap', 5_000, true);
     assert.equal(s.firstPollMs('asap'), WINDOW_CADENCE.asap.firstPollMs);
   });
+
+  test('first polls planned before the estimate rose are moved to it without a GET; later polls, and schedules that do not learn, are not', () => {
+    const s = new PollSchedule({}, mid);
+    const planned = s.delayMs('24h', 0);
+    assert.equal(s.postponedFirstPoll('24h', 0, planned), null, 'planned with the present estimate: poll now');
+    drive(s, '24h', 12, () => 20_000);
+    const estimate = s.firstPollMs('24h');
+    assert.ok(estimate > 4 * planned);
+    // A job sent at 0 and planned then, due now at `planned`: moved to its place under the estimate, later than now.
+    assert.equal(s.postponedFirstPoll('24h', 0, planned), Math.round(estimate));
+    assert.equal(s.postponedFirstPoll('24h', 0, 0.75 * estimate), null, 'within the jitter of the estimate: poll now');
+    const webhooks = new PollSchedule({}, mid, false);
+    assert.equal(webhooks.postponedFirstPoll('24h', 0, 10), null, 'with webhooks a poll due now is never put off');
+    const fixed = new PollSchedule({ pollIntervalMs: 60_000 }, mid);
+    assert.equal(fixed.postponedFirstPoll('24h', 0, 10), null, 'an explicit --poll-interval is followed');
+  });
 });

@@ -133,6 +133,18 @@ for (const kind of STORE_KINDS) {
       assert.deepEqual([row.state, row.apiStatus, row.nextPollAtMs, row.pollCount, row.finishedAtMs], [S.submitted, 'running', 9_000, 2, null]);
     });
 
+    test("'postponed' moves the next poll, and is not a poll: the count and the status stay", async (t) => {
+      const { store } = await storeFor(kind, t);
+      await seed(store, 1, 1);
+      await claimAndApply(store, [polled(0, { apiStatus: 'running', nextPollAtMs: 5_000 })]);
+      await claimAndApply(store, [{ kind: 'postponed', idx: 0, attempt: 0, nextPollAtMs: 70_000 }]);
+      const row = (await store.job(0))!;
+      assert.deepEqual([row.state, row.apiStatus, row.nextPollAtMs, row.pollCount, row.finishedAtMs], [S.submitted, 'running', 70_000, 1, null]);
+      assert.equal(await store.nextPollAt(), 70_000);
+      assert.deepEqual(await store.claimDuePolls(69_999, 10), [], 'not due before its new time');
+      assert.deepEqual(idxs(await store.claimDuePolls(70_000, 10)), [0]);
+    });
+
     test("'finished' reaches every end state TRANSITIONS allows from submitted", async (t) => {
       const { store } = await storeFor(kind, t);
       const ends = END_STATES.filter((s) => TRANSITIONS[S.submitted].includes(s));
@@ -178,15 +190,18 @@ for (const kind of STORE_KINDS) {
       await claimEverything(store);
       const forbidden: [JobState, JobUpdate][] = [];
       for (const [idx, from] of [[1, S.pending], [0, S.submitted]] as const) {
-        const candidates: JobUpdate[] = [submitted(idx), polled(idx), ...END_STATES.filter((s) => s !== S.not_sent_budget).map((s) => finished(idx, s))];
+        const candidates: JobUpdate[] = [
+          submitted(idx), polled(idx), { kind: 'postponed', idx, attempt: 0, nextPollAtMs: 9_000 },
+          ...END_STATES.filter((s) => s !== S.not_sent_budget).map((s) => finished(idx, s)),
+        ];
         for (const u of candidates) {
           const to = u.kind === 'finished' ? u.state : S.submitted;
-          const allowed = u.kind === 'polled' ? from === S.submitted : TRANSITIONS[from].includes(to);
+          const allowed = u.kind === 'polled' || u.kind === 'postponed' ? from === S.submitted : TRANSITIONS[from].includes(to);
           if (!allowed) forbidden.push([from, u]);
         }
       }
       assert.deepEqual(forbidden.map(([from, u]) => `${from}:${u.kind}${u.kind === 'finished' ? `:${u.state}` : ''}`).sort(), [
-        'pending:finished:expired', 'pending:polled', 'submitted:submitted',
+        'pending:finished:expired', 'pending:polled', 'pending:postponed', 'submitted:submitted',
       ]);
       for (const [from, u] of forbidden) {
         await assertRefused(store, [u], new RegExp(`job ${u.idx} \\(line ${u.idx + 1}\\): cannot apply "${u.kind}" for attempt 0; it is ${from} at attempt 0`));

@@ -133,6 +133,13 @@ export type JobUpdate =
       nextPollAtMs: number;
     }
   | {
+      /** A poll moved later without a GET (PollSchedule.postponedFirstPoll): not a poll, so no count and no new status. */
+      kind: 'postponed';
+      idx: number;
+      attempt: number;
+      nextPollAtMs: number;
+    }
+  | {
       kind: 'finished';
       idx: number;
       attempt: number;

@@ -176,15 +176,7 @@ export class Dispatcher {
       if (update.kind === 'deferred') this.defer(update, rounds, row as JobToSend);
       else {
         this.deferred.delete(row.idx);
-        if (this.updates.length === 0) this.firstUpdateAt = Date.now();
-        this.updates.push({ update, row });
-        if (update.kind !== 'finished') this.updatesDueAt = Math.min(this.updatesDueAt, update.nextPollAtMs);
-        if (update.kind === 'finished') {
-          this.updateBytes += update.result?.length ?? 0;
-          // Settled now, not when written: the answer is what was spent, and a reservation held
-          // until the next flush would keep the cap from jobs that fit.
-          this.o.budget?.settle(update.idx, update.tokens);
-        }
+        this.queue(update, row);
       }
     } catch (e) {
       if (!(signal.aborted && isAbort(e))) this.fatal ??= e;
@@ -193,6 +185,19 @@ export class Dispatcher {
       if (!answered) this.unclaimed.push(row.idx);
       this.inFlight.delete(row.idx);
       this.wake();
+    }
+  }
+
+  /** Holds an update for the next flush. */
+  private queue(update: JobUpdate, row: Claimed): void {
+    if (this.updates.length === 0) this.firstUpdateAt = Date.now();
+    this.updates.push({ update, row });
+    if (update.kind !== 'finished') this.updatesDueAt = Math.min(this.updatesDueAt, update.nextPollAtMs);
+    else {
+      this.updateBytes += update.result?.length ?? 0;
+      // Settled now, not when written: the answer is what was spent, and a reservation held
+      // until the next flush would keep the cap from jobs that fit.
+      this.o.budget?.settle(update.idx, update.tokens);
     }
   }
 
@@ -232,7 +237,7 @@ export class Dispatcher {
     this.updatesDueAt = Infinity;
     this.lastFlushAt = Date.now();
     for (const { update: u, row } of this.notified.size > 0 ? updates : []) {
-      const id = u.kind === 'polled' ? (row as JobToPoll).responseId : u.responseId;
+      const id = u.kind === 'polled' || u.kind === 'postponed' ? (row as JobToPoll).responseId : u.responseId;
       if (id === null || !this.notified.delete(id)) continue;
       if (u.kind !== 'finished') u.nextPollAtMs = Date.now();
     }
@@ -315,8 +320,11 @@ export class Dispatcher {
       pollSlots = (free + (this.oddSlotToPolls ? 1 : 0)) >> 1;
     }
     for (const row of await this.work.takePolls(now, pollSlots)) {
-      this.launch(row);
-      free--;
+      const later = row.pollCount === 0 ? this.schedule.postponedFirstPoll(row.completionWindow, row.submittedAtMs, now) : null;
+      if (later === null) {
+        this.launch(row);
+        free--;
+      } else this.queue({ kind: 'postponed', idx: row.idx, attempt: row.attempt, nextPollAtMs: later }, row);
     }
     for (const [idx, d] of this.deferred) {
       if (free <= 0) return;

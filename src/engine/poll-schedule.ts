@@ -82,6 +82,20 @@ export class PollSchedule {
     return this.first.get(c) ?? (this.learns ? Math.min(c.firstPollMs, START_FIRST_POLL_MS) : c.firstPollMs);
   }
 
+  /**
+   * When to poll instead a job whose first poll is due at `nowMs`, or null to poll it now. Jobs
+   * sent before the first polls reported had their first poll planned from the early estimate:
+   * at a few thousand submissions a second, thousands of them fall due long before a slow server
+   * is done, each for a GET that finds it running. A first poll due sooner than any jitter of
+   * the present estimate could plan (three quarters of it) is moved to the estimate, without a
+   * GET. Only while learning: otherwise the plan was made with the same delay, and a webhook's
+   * "poll now" is never put off.
+   */
+  postponedFirstPoll(window: string | null, submittedAtMs: number, nowMs: number): number | null {
+    if (!this.learns || nowMs >= submittedAtMs + 0.75 * this.firstPollMs(window)) return null;
+    return submittedAtMs + this.delayMs(window, 0);
+  }
+
   /** Delay before poll number `pollCount` of a job in `window` (0: the first after submission). */
   delayMs(window: string | null, pollCount: number): number {
     return pollDelayMs(window, pollCount, this.o, this.random, this.o.pollIntervalMs === undefined ? this.firstPollMs(window) : undefined);

@@ -82,7 +82,7 @@ const APPLY_SQL = `
   UPDATE jobs j SET
     state = u.to_state,
     response_id = COALESCE(u.response_id, j.response_id),
-    api_status = u.api_status,
+    api_status = CASE WHEN u.polled THEN u.api_status ELSE j.api_status END,
     request_id = COALESCE(u.request_id, j.request_id),
     status_code = CASE WHEN u.finished THEN u.status_code ELSE j.status_code END,
     result = CASE WHEN u.finished THEN u.result ELSE j.result END,
@@ -91,15 +91,15 @@ const APPLY_SQL = `
     parsed = CASE WHEN u.finished THEN u.parsed ELSE j.parsed END,
     submitted_at_ms = CASE WHEN u.to_state = '${S.submitted}' AND j.state <> '${S.submitted}' THEN $3 ELSE j.submitted_at_ms END,
     next_poll_at_ms = u.next_poll_at_ms,
-    poll_count = j.poll_count + CASE WHEN j.state = '${S.submitted}' THEN 1 ELSE 0 END,
+    poll_count = j.poll_count + CASE WHEN j.state = '${S.submitted}' AND u.polled THEN 1 ELSE 0 END,
     finished_at_ms = CASE WHEN u.finished THEN $3 ELSE j.finished_at_ms END,
     updated_at_ms = $3,
     claim_owner = NULL,
     claim_expires_ms = NULL
   FROM unnest($4::int[], $5::int[], $6::text[], $7::text[], $8::bool[], $9::text[], $10::text[], $11::text[],
-              $12::int[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::text[])
+              $12::int[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::text[], $18::bool[])
     AS u(idx, attempt, to_state, from_states, finished, response_id, api_status, request_id,
-         status_code, result, error_code, error_message, next_poll_at_ms, parsed)
+         status_code, result, error_code, error_message, next_poll_at_ms, parsed, polled)
   WHERE j.batch_id = $1 AND j.idx = u.idx AND j.attempt = u.attempt AND j.claim_owner = $2
     AND j.state = ANY (string_to_array(u.from_states, ','))
   RETURNING j.idx`;
@@ -114,7 +114,7 @@ function toState(u: JobUpdate): JobState {
 }
 
 function fromStates(u: JobUpdate): string {
-  return (u.kind === 'polled' ? [S.submitted] : sourcesOf(toState(u))).join(',');
+  return (u.kind === 'polled' || u.kind === 'postponed' ? [S.submitted] : sourcesOf(toState(u))).join(',');
 }
 
 /**
@@ -352,15 +352,17 @@ export class PostgresStore extends PgReader implements BatchStore {
           updates.map(toState),
           updates.map(fromStates),
           updates.map((u) => u.kind === 'finished'),
-          updates.map((u) => (u.kind === 'polled' ? null : u.responseId)),
-          updates.map((u) => u.apiStatus),
-          updates.map((u) => (u.kind === 'polled' ? null : u.requestId)),
+          updates.map((u) => (u.kind === 'polled' || u.kind === 'postponed' ? null : u.responseId)),
+          updates.map((u) => (u.kind === 'postponed' ? null : u.apiStatus)),
+          updates.map((u) => (u.kind === 'polled' || u.kind === 'postponed' ? null : u.requestId)),
           updates.map((u) => fin(u)?.statusCode ?? null),
           updates.map((u) => fin(u)?.result ?? null),
           updates.map((u) => fin(u)?.errorCode ?? null),
           updates.map((u) => fin(u)?.errorMessage ?? null),
           updates.map((u) => (u.kind === 'finished' ? null : u.nextPollAtMs)),
           updates.map((u) => fin(u)?.parsed ?? null),
+          // A postponement is not a poll: it leaves the count and the status as they were.
+          updates.map((u) => u.kind !== 'postponed'),
         ]);
         if (r.rows.length !== updates.length) lost = await this.lostOrRefused(c, updates, new Set(r.rows.map((x) => x.idx)));
       }

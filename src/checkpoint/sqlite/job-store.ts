@@ -86,6 +86,10 @@ function writeStatements(db: Database.Database) {
        WHERE idx = @idx AND attempt = @attempt AND state = '${S.submitted}'
        RETURNING poll_count AS pollCount`,
     ),
+    postponed: db.prepare(
+      `UPDATE jobs SET next_poll_at_ms = @nextPollAtMs, updated_at_ms = @now
+       WHERE idx = @idx AND attempt = @attempt AND state = '${S.submitted}'`,
+    ),
     retryable: db.prepare(`SELECT ${REQUEUE_COLUMNS} FROM jobs WHERE state IN (${inList(RETRYABLE_STATES)}) ORDER BY idx LIMIT 1000`),
     invalidOutputs: db.prepare(`SELECT ${REQUEUE_COLUMNS} FROM jobs WHERE state = '${S.invalid_output}' ORDER BY idx LIMIT 1000`),
     requeue: db.prepare(
@@ -259,6 +263,8 @@ export class SqliteJobStore {
           delta.polls++;
           delta.polled(r.pollCount);
         }
+      } else if (u.kind === 'postponed') {
+        applied = this.w.postponed.run({ ...u, now }).changes === 1;
       } else {
         applied = this.finished(u, now, delta);
       }
