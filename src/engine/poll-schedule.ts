@@ -14,16 +14,28 @@ function cadence(window: string | null): WindowCadence {
 }
 
 /**
+ * Jitter of the first poll and of later ones (± this share of the delay). Later polls spread out
+ * by ±20%: they follow a restart or an outage, when many fall due at once. First polls are spread
+ * in time already, by how fast their jobs were sent; wide jitter on a long delay only shuffled
+ * them (±20% of 15 s interleaves jobs sent 6 s apart), so that the polls, and the checkpoint
+ * writes they bring, came in an order unrelated to the jobs' order in the file: a transaction of
+ * finished jobs then wrote a scattered page per job instead of neighbouring rows together.
+ */
+const FIRST_POLL_JITTER = 0.05;
+const POLL_JITTER = 0.2;
+
+/**
  * Delay before poll number `pollCount` (0 = the first poll after submission): exponential from the
- * first delay (the window's, or `firstMs` when learned) up to its cap, with ±20% jitter so jobs
- * submitted together spread out.
+ * first delay (the window's, or `firstMs` when learned) up to its cap, with jitter so jobs that
+ * fall due together spread out.
  */
 export function pollDelayMs(window: string | null, pollCount: number, o: PollOverrides, random: () => number, firstMs?: number): number {
   const c = cadence(window);
   const first = o.pollIntervalMs ?? firstMs ?? c.firstPollMs;
   const cap = Math.max(first, o.maxPollIntervalMs ?? c.maxPollMs);
   const base = Math.min(cap, first * POLL_GROWTH ** pollCount);
-  return Math.round(base * (0.8 + 0.4 * random()));
+  const jitter = pollCount === 0 ? FIRST_POLL_JITTER : POLL_JITTER;
+  return Math.round(base * (1 - jitter + 2 * jitter * random()));
 }
 
 export function jobDeadlineMs(window: string | null, o: PollOverrides): number {
@@ -87,12 +99,12 @@ export class PollSchedule {
    * sent before the first polls reported had their first poll planned from the early estimate:
    * at a few thousand submissions a second, thousands of them fall due long before a slow server
    * is done, each for a GET that finds it running. A first poll due sooner than any jitter of
-   * the present estimate could plan (three quarters of it) is moved to the estimate, without a
-   * GET. Only while learning: otherwise the plan was made with the same delay, and a webhook's
-   * "poll now" is never put off.
+   * the present estimate could plan is moved to the estimate, without a GET. Only while
+   * learning: otherwise the plan was made with the same delay, and a webhook's "poll now" is
+   * never put off.
    */
   postponedFirstPoll(window: string | null, submittedAtMs: number, nowMs: number): number | null {
-    if (!this.learns || nowMs >= submittedAtMs + 0.75 * this.firstPollMs(window)) return null;
+    if (!this.learns || nowMs >= submittedAtMs + (1 - 2 * FIRST_POLL_JITTER) * this.firstPollMs(window)) return null;
     return submittedAtMs + this.delayMs(window, 0);
   }
 
