@@ -20,7 +20,7 @@
  */
 import { build, type Plugin } from 'esbuild';
 import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -36,6 +36,39 @@ const inlineYargsOnly: Plugin = {
       if (fromOurSource && !/^yargs(\/|$)/.test(args.path)) return { external: true };
       return undefined;
     });
+  },
+};
+
+/**
+ * string-width, wherever yargs, cliui and wrap-ansi import it, behind the printable-ASCII fast
+ * path that string-width 8 itself takes first: such a string is as wide as it is long. The real
+ * module is required only when a string outside that range is measured (esbuild turns a
+ * `require` of an ES module into a call that runs the module's top level then, not at startup),
+ * because its top level builds an `Intl.Segmenter`, which loads ICU's segmentation data, and
+ * yargs renders the help of the command being run on every invocation (it keeps it for error
+ * messages): that cost every command 30–55 ms of CPU, for text that is all ASCII but a few words.
+ */
+const asciiFastStringWidth: Plugin = {
+  name: 'ascii-fast-string-width',
+  setup(b) {
+    b.onResolve({ filter: /^string-width$/ }, async (args) => {
+      if (args.pluginData === 'real') return undefined;
+      const real = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'real' });
+      if (real.errors.length > 0) return { errors: real.errors };
+      return { path: real.path, namespace: 'ascii-fast-string-width' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'ascii-fast-string-width' }, (args) => ({
+      resolveDir: dirname(args.path),
+      loader: 'js',
+      contents: [
+        'let real;',
+        'export default function stringWidth(string, options) {',
+        "  if (typeof string === 'string' && /^[\\u0020-\\u007E]*$/.test(string)) return string.length;",
+        `  real ??= require(${JSON.stringify(args.path)}).default;`,
+        '  return real(string, options);',
+        '}',
+      ].join('\n'),
+    }));
   },
 };
 
@@ -77,7 +110,7 @@ const result = await build({
   sourcesContent: false,
   metafile: true,
   logLevel: 'warning',
-  plugins: [inlineYargsOnly],
+  plugins: [asciiFastStringWidth, inlineYargsOnly],
 });
 writeFileSync(join(OUT, 'LICENSES.txt'), `The packages bundled into the sailbatch CLI (dist/cli) and their licenses.\n\n${licensesOf(Object.keys(result.metafile.inputs))}`);
 chmodSync(join(OUT, 'bin.js'), 0o755);
