@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { workloadFor } from './helpers/batch.ts';
@@ -33,16 +33,24 @@ for (const type of [Number, Date]) {
 `;
 
 /**
- * What a CLI invocation loads. Its packages, from a module resolve hook that names each file on
- * stderr: those Node resolves from node_modules, and those the CLI's bundle (dist/cli/, see
- * scripts/bundle-cli.ts) inlined into the files of it that Node loads; esbuild heads each module
- * it inlines with a comment naming its path. And the ICU data it loads, from ICU_PROBES.
+ * What a CLI invocation loads. Its packages: those Node resolves from node_modules, seen by a
+ * module resolve hook and by require's resolver (require() does not pass through the hook in
+ * Node 20), each naming each file on stderr; and those the CLI's bundle (dist/cli/, see
+ * scripts/bundle-cli.ts) inlined into the files of it that Node loads, as esbuild heads each
+ * module it inlines with a comment naming its path. And the ICU data it loads, from ICU_PROBES.
  */
 async function startup(dir: string, args: string[]): Promise<{ packages: Set<string>; icu: Set<string> }> {
   const hooks = join(dir, 'hooks.mjs');
   writeFileSync(hooks, "export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write('RESOLVED ' + r.url + '\\n'); return r; }\n");
   const register = join(dir, 'register.mjs');
-  writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n${ICU_PROBES}`);
+  writeFileSync(
+    register,
+    `import Module, { register } from 'node:module';
+register(${JSON.stringify(pathToFileURL(hooks).href)});
+const resolveFilename = Module._resolveFilename;
+Module._resolveFilename = function (...args) { const file = resolveFilename.apply(this, args); process.stderr.write('RESOLVED ' + file + '\\n'); return file; };
+${ICU_PROBES}`,
+  );
   const child = spawn(process.execPath, ['--import', register, BIN, ...args], { env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -50,9 +58,9 @@ async function startup(dir: string, args: string[]): Promise<{ packages: Set<str
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   assert.equal(code, 0, stderr.split('\n').filter((l) => !/^(RESOLVED|ICU) /.test(l)).join('\n'));
   const packages = new Set<string>();
-  for (const [, url] of stderr.matchAll(/^RESOLVED (.*)$/gm)) {
-    if (!url!.startsWith('file:')) continue;
-    const path = fileURLToPath(url!);
+  for (const [, resolved] of stderr.matchAll(/^RESOLVED (.*)$/gm)) {
+    const path = resolved!.startsWith('file:') ? fileURLToPath(resolved!) : resolved!;
+    if (!isAbsolute(path)) continue;
     const own = PACKAGE_IN_PATH.exec(path);
     if (own) packages.add(own[1]!);
     else if (dirname(path) === dirname(BIN)) {
