@@ -33,11 +33,11 @@ for (const type of [Number, Date]) {
 `;
 
 /**
- * What a CLI invocation loads. Its packages: those Node resolves from node_modules, seen by a
- * module resolve hook and by require's resolver (require() does not pass through the hook in
- * Node 20), each naming each file on stderr; and those the CLI's bundle (dist/cli/, see
- * scripts/bundle-cli.ts) inlined into the files of it that Node loads, as esbuild heads each
- * module it inlines with a comment naming its path. And the ICU data it loads, from ICU_PROBES.
+ * What a CLI invocation loads: its packages, and the ICU data it builds (ICU_PROBES). The packages
+ * are those Node resolves from node_modules, named on stderr by a module resolve hook and by
+ * require's resolver (require() bypasses the hook in Node 20), and those the CLI's bundle
+ * (dist/cli/, see scripts/bundle-cli.ts) inlined into the files of it that Node loads: esbuild
+ * heads each module it inlines with a comment naming its path.
  */
 async function startup(dir: string, args: string[]): Promise<{ packages: Set<string>; icu: Set<string> }> {
   const hooks = join(dir, 'hooks.mjs');
@@ -90,5 +90,5 @@ test('--version, --help and status (text and --json) load none of the libraries 
 
 test('the probes see ICU being used: help text beyond ASCII measures its width with a segmenter', async (t) => {
   const { icu } = await startup(testDir(t), ['run', '--help']);
-  assert.ok(icu.has('Intl.Segmenter'), [...icu].join(', '));
+  assert.ok(icu.has('Intl.Segmenter'), `run --help lays out the arrows of --prices' description with a segmenter; the probes saw: ${[...icu].join(', ')}`);
 });
