@@ -1,8 +1,17 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { accessSync, closeSync, constants, existsSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { CheckpointError } from '../../errors.ts';
 import { assertSchemaReadable, migrate } from './migrations.ts';
+
+/**
+ * The driver, a CommonJS package, is required rather than imported: Node 20 loads CommonJS that an
+ * ES module imports through its ES module loader, lexing each of the package's files for export
+ * names and resolving each inner require there. A plain require spares `sailbatch status` about
+ * 4% of its instructions.
+ */
+const BetterSqlite3 = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
 
 function configure(db: Database.Database, file: string, readonly: boolean): void {
   if (readonly) {
@@ -39,7 +48,7 @@ export function openDatabase(file: string, readonly: boolean): Database.Database
     // The checkpoint holds every prompt and answer: only its owner reads it. SQLite gives the
     // -wal and -shm files the mode of the database file.
     if (!readonly && !existsSync(file)) closeSync(openSync(file, 'a', 0o600));
-    db = new Database(file, { readonly, fileMustExist: readonly });
+    db = new BetterSqlite3(file, { readonly, fileMustExist: readonly });
     configure(db, file, readonly);
     return db;
   } catch (err) {
