@@ -49,7 +49,8 @@ export class RequestFailed extends Error {
   }
 }
 
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+/** undici's own timeouts that remain on (connecting); headers and body are under the request's deadline. */
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT']);
 
 /**
  * Sail over undici: one keep-alive Agent for the run, Bearer auth, per-request timeouts, and
@@ -83,8 +84,10 @@ export class SailClient {
     this.agent = new Agent({
       connections: o.concurrency + 2,
       keepAliveTimeout: 10_000,
-      headersTimeout: o.syncTimeoutMs,
-      bodyTimeout: o.syncTimeoutMs,
+      // Every request has its own deadline (Deadlines, one timer for the run); undici's would
+      // replace a timer of its own on each request's parser, as many again as there are requests.
+      headersTimeout: 0,
+      bodyTimeout: 0,
     });
   }
 
