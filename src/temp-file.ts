@@ -1,4 +1,4 @@
-import { open, readdir, rm } from 'node:fs/promises';
+import { open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { processGone, processStartTime } from './process-liveness.ts';
 
@@ -23,6 +23,15 @@ export async function removeLeftovers(path: string): Promise<void> {
       await rm(join(dirname(path), name), { force: true });
     }
   }
+}
+
+/**
+ * Puts a finished temporary file (already fsynced) in place of `path`, and makes the rename itself
+ * durable by fsyncing the folder: after a crash, the old file or the whole new one, never neither.
+ */
+export async function renameDurably(tmp: string, path: string): Promise<void> {
+  await rename(tmp, path);
+  await fsyncPath(dirname(path));
 }
 
 export async function fsyncPath(path: string): Promise<void> {

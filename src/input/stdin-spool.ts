@@ -1,11 +1,11 @@
 import { createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isPostgresUrl, openStore } from '../checkpoint/open-store.ts';
 import type { BatchMeta } from '../checkpoint/store.ts';
 import { CheckpointError, UsageError } from '../errors.ts';
-import { fsyncPath, removeLeftovers, tempFileFor } from '../temp-file.ts';
+import { fsyncPath, removeLeftovers, renameDurably, tempFileFor } from '../temp-file.ts';
 import { inputChange } from './input-change.ts';
 
 /** The copy of a stdin input: beside the checkpoint, the file a rerun is checked against and may be resumed from. */
@@ -48,7 +48,7 @@ export async function spoolStdin(stdin: Readable & { isTTY?: boolean }, db: stri
           `or run its copy (sailbatch run ${target} with the same options). To run the new data, use another --db (or delete ${db} and ${target}).`,
       );
     }
-    await rename(tmp, target);
+    await renameDurably(tmp, target);
     return target;
   } finally {
     await rm(tmp, { force: true });

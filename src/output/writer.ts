@@ -1,14 +1,14 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { chmod, rename, rm, stat } from 'node:fs/promises';
-import { dirname, extname } from 'node:path';
+import { chmod, rm, stat } from 'node:fs/promises';
+import { extname } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { StoreReader } from '../checkpoint/store.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 import { crashPoint } from '../engine/crash-points.ts';
-import { FatalRunError, NoSpaceError } from '../errors.ts';
+import { FatalRunError } from '../errors.ts';
 import { STDIO } from '../options.ts';
-import { fsyncPath, removeLeftovers, tempFileFor } from '../temp-file.ts';
+import { fsyncPath, removeLeftovers, renameDurably, tempFileFor } from '../temp-file.ts';
 import type { RowKeys } from '../input/recipe.ts';
 import { CsvResults, inputColumns, type CsvShape } from './csv-output.ts';
 import { isUnfinished, outputLine } from './output-line.ts';
@@ -113,8 +113,7 @@ export async function writeResults(store: StoreReader, path: string, filter: Lin
     await once(out, 'finish');
     if (mode !== undefined) await chmod(tmp, mode & 0o7777);
     await fsyncPath(tmp);
-    await rename(tmp, path);
-    await fsyncPath(dirname(path));
+    await renameDurably(tmp, path);
     return result;
   } catch (e) {
     out.destroy();
