@@ -53,6 +53,11 @@ export class SpendBudget {
 
   /** The most a job can cost: input at the input price plus its whole output cap at the output price. */
   reservation(job: BudgetJob): number {
+    return this.priced(job).usd;
+  }
+
+  /** The job's reservation and model, from one parse of its body. */
+  private priced(job: BudgetJob): { usd: number; model: string } {
     const body = JSON.parse(job.body) as Record<string, unknown>;
     const model = String(body['model']);
     if (!isEndpoint(job.url) || !isCompletionWindow(job.completionWindow)) throw new Error(`job ${job.idx}: not a stored request`);
@@ -64,29 +69,28 @@ export class SpendBudget {
           'a checkpoint started without caps cannot be run under --max-cost (use another --db with --max-output-tokens)',
       );
     }
-    return (inputTokens(body) * p.input + cap * p.output) / 1_000_000;
+    return { usd: (inputTokens(body) * p.input + cap * p.output) / 1_000_000, model };
   }
 
   /** Holds a reservation for a job about to be sent, if it fits; false when it would pass the cap. */
   tryReserve(job: BudgetJob): boolean {
     if (this.held.has(job.idx)) return true;
-    const usd = this.reservation(job);
-    if (this.committed + usd > this.maxUsd) {
+    const priced = this.priced(job);
+    if (this.committed + priced.usd > this.maxUsd) {
       this.reached = true;
       return false;
     }
-    this.hold(job, usd);
+    this.hold(job, priced);
     return true;
   }
 
   /** A job already out at the server when the run started (an earlier run sent it). */
   holdExisting(job: BudgetJob): void {
-    if (!this.held.has(job.idx)) this.hold(job, this.reservation(job));
+    if (!this.held.has(job.idx)) this.hold(job, this.priced(job));
   }
 
-  private hold(job: BudgetJob, usd: number): void {
-    const body = JSON.parse(job.body) as Record<string, unknown>;
-    this.held.set(job.idx, { usd, model: String(body['model']), window: job.completionWindow! });
+  private hold(job: BudgetJob, { usd, model }: { usd: number; model: string }): void {
+    this.held.set(job.idx, { usd, model, window: job.completionWindow! });
     this.heldUsd += usd;
   }
 
