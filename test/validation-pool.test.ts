@@ -44,8 +44,8 @@ class MemorySink implements JobSink {
 async function load(file: string, workers: number, skipInvalid: boolean, plan?: PlanOptions) {
   const sink = new MemorySink();
   const issues: InputIssue[] = [];
-  const source = new RequestLineSource(file, { namespace: 'ns', defaults: { completionWindow: '24h', model: MODEL }, plan }, EVERY_LINE_MAX_BYTES, workers);
-  const outcome = await loadJobs(sink, source, { skipInvalid, onIssue: (i) => issues.push(i) }).catch((e: Error) => `${e.name}: ${e.message}`);
+  const source = new RequestLineSource(file, { defaults: { completionWindow: '24h', model: MODEL }, plan }, EVERY_LINE_MAX_BYTES, workers);
+  const outcome = await loadJobs(sink, source, { namespace: 'ns', skipInvalid, onIssue: (i) => issues.push(i) }).catch((e: Error) => `${e.name}: ${e.message}`);
   return { outcome, issues, jobs: sink.jobs.sort((a, b) => a.idx - b.idx) };
 }
 
@@ -101,7 +101,7 @@ test('a line too big for a worker\'s heap is prepared on the main thread, with t
   const file = join(testDir(t), 'in.jsonl');
   const line = (id: string, input: string) => JSON.stringify({ custom_id: id, model: MODEL, input });
   writeFileSync(file, [line('a', 'hi'), line('big', 'x'.repeat(6 << 20)), line('c', 'hi'), ''].join('\n'));
-  const o = { namespace: 'ns', defaults: { completionWindow: '24h' as const } };
+  const o = { defaults: { completionWindow: '24h' as const } };
   const here = [];
   for await (const block of new LineBlockReader(file, 8 << 20).blocks()) here.push(prepareBlock(block, o));
   const there = [];

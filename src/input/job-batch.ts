@@ -1,9 +1,10 @@
+import { idempotencyKey } from '../api/idempotency-key.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 import type { NewJob } from '../checkpoint/store.ts';
 import type { Problem } from './normalize.ts';
 
-/** A request made ready to store: everything of its job but the place (`idx`) the loader gives it. */
-export type PreparedJob = Pick<NewJob, 'lineNo' | 'url' | 'body' | 'bodySha256' | 'completionWindow' | 'idempotencyKey'> & {
+/** A request made ready to store: everything of its job but its place (`idx`) and its idempotency key, which the loader gives it. */
+export type PreparedJob = Pick<NewJob, 'lineNo' | 'url' | 'body' | 'bodySha256' | 'completionWindow'> & {
   customId: string;
   model: string | null;
   sample: number | null;
@@ -39,7 +40,7 @@ export class JobBatchWriter {
   }
 
   job(j: PreparedJob): void {
-    this.data.push(JOB, j.lineNo, j.customId, j.url, j.body, j.bodySha256, j.completionWindow, j.idempotencyKey, j.model, j.sample, j.sourceRow);
+    this.data.push(JOB, j.lineNo, j.customId, j.url, j.body, j.bodySha256, j.completionWindow, j.model, j.sample, j.sourceRow);
   }
 
   invalid(line: number, customId: string | null, sourceRow: string | null, problems: readonly Problem[]): void {
@@ -60,25 +61,31 @@ export interface JobBatchVisitor {
   invalid(item: InvalidItem): void;
 }
 
-/** Visits the entries of `batch` in order, each at the next idx from `idx`; returns the idx after them. */
-export function readJobBatch(batch: JobBatch, idx: number, visit: JobBatchVisitor): number {
+/**
+ * Visits the entries of `batch` in order, each at the next idx from `idx`; returns the idx after
+ * them. A job's idempotency key is derived here, on the main thread, which has the time for it
+ * while a validation worker has the rest of each line's work.
+ */
+export function readJobBatch(batch: JobBatch, idx: number, namespace: string, visit: JobBatchVisitor): number {
   for (let i = 0; i < batch.length; idx++) {
     if (batch[i] === JOB) {
+      const customId = batch[i + 2] as string;
+      const bodySha256 = batch[i + 5] as string;
       visit.job({
         idx,
         lineNo: batch[i + 1] as number,
-        customId: batch[i + 2] as string,
+        customId,
         url: batch[i + 3] as string,
         body: batch[i + 4] as string,
-        bodySha256: batch[i + 5] as string,
+        bodySha256,
         completionWindow: batch[i + 6] as string,
         state: JOB_STATES.pending,
-        idempotencyKey: batch[i + 7] as string,
-        model: batch[i + 8] as string | null,
-        sample: batch[i + 9] as number | null,
-        sourceRow: batch[i + 10] as string | null,
+        idempotencyKey: idempotencyKey({ namespace, customId, attempt: 0, bodySha256 }),
+        model: batch[i + 7] as string | null,
+        sample: batch[i + 8] as number | null,
+        sourceRow: batch[i + 9] as string | null,
       });
-      i += 11;
+      i += 10;
     } else {
       const n = batch[i + 4] as number;
       const problems: Problem[] = [];

@@ -6,6 +6,7 @@ import type { LineSource } from './line-source.ts';
 import { countOf } from '../human-format.ts';
 
 export interface LoadOptions {
+  namespace: string;
   /** Store invalid lines as `invalid` jobs instead of failing the load. */
   skipInvalid: boolean;
   /** Called for every invalid line, in input order, once the page of jobs it is in has been stored: little about them is held in memory. */
@@ -117,7 +118,7 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
 
   try {
     for await (const batch of source.batches()) {
-      idx = readJobBatch(batch, idx, visitor);
+      idx = readJobBatch(batch, idx, o.namespace, visitor);
       if (buffer.length >= INSERT_EVERY || pending.length >= INSERT_EVERY) {
         await flush();
         o.onProgress?.({ lines: line, bytes: source.bytesRead });

@@ -14,7 +14,7 @@ import { RequestLineSource } from '../../src/input/request-lines.ts';
 import { preparedInWorkers } from '../../src/input/validation-pool.ts';
 
 const [mode, file] = process.argv.slice(2) as ['abort' | 'fail', string];
-const options = { namespace: 'ns', defaults: { completionWindow: '24h' as const } };
+const options = { defaults: { completionWindow: '24h' as const } };
 let outcome: { error: string; message: string; batches?: number; stored?: number };
 
 if (mode === 'abort') {
@@ -27,7 +27,7 @@ if (mode === 'abort') {
     },
     lineOfCustomId: async () => undefined,
   };
-  const load = loadJobs(sink, new RequestLineSource(file, options, 1 << 20, 2), { skipInvalid: false, signal: abort.signal, onProgress: () => abort.abort() });
+  const load = loadJobs(sink, new RequestLineSource(file, options, 1 << 20, 2), { namespace: 'ns', skipInvalid: false, signal: abort.signal, onProgress: () => abort.abort() });
   const e = (await load.catch((err: unknown) => err)) as Error;
   outcome = { error: e.name, message: e.message, stored };
 } else {
