@@ -69,3 +69,18 @@ test('keys are exactly those of earlier versions: a lost checkpoint still finds 
   assert.equal(sha, 'ae50fb3b6d1acd42e777f04221da9dd1a679a1a2417be610dcf5a49a6dde94db');
   assert.equal(idempotencyKey({ namespace: 'ns', customId: 'c-1', attempt: 2, bodySha256: sha }), 'sailbatch-v1-cvskksm0gEYBab38mE1SysiPQ4JrbpLkAu0xSApIO7o-a2');
 });
+
+test('bodySha256 of unusual values is what earlier versions made of them, as for plain ones', () => {
+  // Each is hashed from a text JSON.stringify would write otherwise: index-like keys (listed first
+  // by objects), a `__proto__` key, undefined values and array holes, escapes, -0 and 1e21.
+  const cases: [unknown, string][] = [
+    [{ b: 1, a: { d: [3, { z: 1, y: null }], c: 'é\u2028"\\' }, '': 0, A: -0, n: 1e21, f: 0.1 }, '70614a717610a87e579e345f1e04e2453cc134ca0fe4daf86ac8df419faccafa'],
+    [{ '10': 'x', '2': 'y', a: 1 }, '4b1b2aac51495e9eb42398c562832cc2986df6153b670094abfa6b4cb9cfe9fc'],
+    [JSON.parse('{"__proto__": {"a": 1}, "b": 2}'), '8d6c652f4aa72c9b091d3bbace50453a7acf63914c029720b36c6feb1db06324'],
+    [{ a: undefined, b: 1 }, '044d797234f10415a0fb43a108e8ac41cbbcd0490bda10bf067d8b0d2e9baaf0'],
+    // eslint-disable-next-line no-sparse-arrays
+    [[1, , 3], 'cb0cfcbc65391b8b7eb9d01a23f28c3fdf9f864df849b6dbabf55c3b77cdf066'],
+    [{ nested: [[[{ b: 2, a: 1 }]]] }, 'cd7b49713c855fe5304073f11768278e2948218e117446108fbad6c9f9f0d4a3'],
+  ];
+  for (const [value, sha] of cases) assert.equal(bodySha256(value), sha, JSON.stringify(value));
+});

@@ -96,3 +96,15 @@ test('fields Sail documents as unsupported on chat and messages are rejected', (
     'body.top_k: not supported by Sail (got 5); remove it',
   ]);
 });
+
+test('the envelope of a line is checked as before: the request object is not copied, and a batch body still leaves out __proto__', () => {
+  const batch = (body: unknown) => ({ custom_id: 'b', method: 'POST', url: '/v1/responses', body });
+  assert.deepEqual(problems(normalizeLine(batch(5), 1, DEFAULTS)), ['body: must be a record (got 5)']);
+  assert.deepEqual(problems(normalizeLine(batch([1]), 1, DEFAULTS)), ['body: must be a record (got [1])']);
+  assert.deepEqual(problems(normalizeLine({ custom_id: 'p', params: null }, 1, DEFAULTS)), ['params: must be a record (got null)']);
+  assert.deepEqual(problems(normalizeLine({ custom_id: 3, input: 'x' }, 1, DEFAULTS)), ['custom_id: must be a string (got 3)']);
+  // z.record, which read the body before, left an own __proto__ key out: the hashes and keys of such lines depend on it.
+  const proto = normalizeLine(JSON.parse('{"custom_id":"b","method":"POST","url":"/v1/responses","body":{"input":"x","__proto__":{"a":1}}}'), 1, DEFAULTS);
+  assert.ok(proto.ok);
+  assert.deepEqual(Object.keys(proto.value.body), ['input', 'model', 'max_output_tokens', 'metadata', 'background']);
+});

@@ -9,9 +9,8 @@ import { createHash, hash, randomBytes } from 'node:crypto';
  */
 export const KEY_PREFIX = 'sailbatch-v1-';
 
-// Built by appending to one string rather than mapping and joining arrays: this runs for every
-// line of the input, and the text must stay exactly what it was (keys of old checkpoints, and
-// of the server's idempotency store, are derived from it).
+// The text must stay exactly what it was: keys of old checkpoints, and of the server's
+// idempotency store, are derived from it. This is its definition; sortedCopy is the fast way to it.
 function canonical(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) as string;
   if (Array.isArray(value)) {
@@ -28,9 +27,46 @@ function canonical(value: unknown): string {
   return `${out}}`;
 }
 
+const NOT_PLAIN = new Error('not plain JSON data');
+
+/**
+ * A copy of `value` whose objects have their keys inserted in sorted order, so that one native
+ * JSON.stringify of it writes the canonical text (at a third of the cost of building that text in
+ * JS, for every line of the input). Throws NOT_PLAIN where the two would differ: a value
+ * JSON.stringify leaves out or writes as null (undefined, a function, a symbol, a hole in an
+ * array), a key that looks like an array index (objects list those first, whatever their insertion
+ * order), and `__proto__` (assigning it would set the prototype).
+ */
+function sortedCopy(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) {
+    if (value === undefined || typeof value === 'function' || typeof value === 'symbol') throw NOT_PLAIN;
+    return value;
+  }
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    for (let i = 0; i < value.length; i++) out.push(sortedCopy(value[i]));
+    return out;
+  }
+  const keys = Object.keys(value).sort();
+  const out: Record<string, unknown> = {};
+  for (const k of keys) {
+    const c = k.charCodeAt(0);
+    if ((c >= 0x30 && c <= 0x39) || k === '__proto__') throw NOT_PLAIN;
+    out[k] = sortedCopy((value as Record<string, unknown>)[k]);
+  }
+  return out;
+}
+
 /** Hash of a request body that does not depend on key order. */
 export function bodySha256(body: unknown): string {
-  return hash('sha256', canonical(body));
+  let text: string;
+  try {
+    text = JSON.stringify(sortedCopy(body));
+  } catch (e) {
+    if (e !== NOT_PLAIN) throw e;
+    text = canonical(body);
+  }
+  return hash('sha256', text);
 }
 
 export interface KeyParts {

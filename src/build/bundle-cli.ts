@@ -98,7 +98,9 @@ function licensesOf(inputs: string[]): string {
 rmSync(OUT, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: ROOT,
-  entryPoints: [join(SRC, 'cli', 'bin.ts')],
+  // The validation worker is a file of its own, as in the library: the pool starts it by its name
+  // beside the module that holds the pool (here, a chunk in dist/cli/).
+  entryPoints: { bin: join(SRC, 'cli', 'bin.ts'), 'validation-worker': join(SRC, 'input', 'validation-worker.ts') },
   outdir: OUT,
   bundle: true,
   splitting: true,

@@ -1,13 +1,13 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import split2 from 'split2';
+import type { FileReader } from './file-source.ts';
 import { RawInspector } from './raw-inspector.ts';
 
 /**
- * An input file read once through the byte inspector: its fingerprint (bytes, SHA-256), and the
- * problems of its physical lines (not UTF-8, too long), for every source that reads a file.
+ * A CSV or TSV file read once through the byte inspector: its fingerprint (bytes, SHA-256), and
+ * the problems of its physical lines (not UTF-8, too long).
  */
-export class InspectedFile {
+export class InspectedFile implements FileReader {
   private readonly inspector: RawInspector;
 
   constructor(
@@ -31,21 +31,6 @@ export class InspectedFile {
     const out = source.pipe(this.inspector).pipe(into);
     source.on('error', (e) => out.destroy(e));
     return { out, close: () => source.destroy() };
-  }
-
-  /** The non-blank lines with their 1-based physical numbers (a UTF-8 BOM dropped). */
-  async *lines(): AsyncGenerator<{ line: number; text: string }> {
-    const { out, close } = this.pipe(split2());
-    let line = 0;
-    try {
-      for await (const raw of out as AsyncIterable<string>) {
-        line++;
-        const text = line === 1 && raw.startsWith('\uFEFF') ? raw.slice(1) : raw;
-        if (text.trim() !== '') yield { line, text };
-      }
-    } finally {
-      close();
-    }
   }
 
   /** What the inspector found wrong on the physical lines `from`..`to`, taken once. */

@@ -15,26 +15,36 @@ interface QuickScan {
   longDigits: boolean;
 }
 
-/** One pass over the text, without recursion (so safe on any text), that builds nothing. */
+/** The index of the quote that ends the string whose opening quote is at `open` (text.length if none does). */
+function stringEnd(text: string, open: number): number {
+  for (let from = open + 1; ; ) {
+    const q = text.indexOf('"', from);
+    if (q === -1) return text.length;
+    let k = q - 1;
+    while (text.charCodeAt(k) === 0x5c) k--;
+    // An even run of backslashes before it escapes only itself.
+    if ((q - 1 - k) % 2 === 0) return q;
+    from = q + 1;
+  }
+}
+
+/**
+ * One pass over the text, without recursion (so safe on any text), that builds nothing. Strings,
+ * most of a request's text, are skipped by indexOf rather than character by character.
+ */
 function quickScan(text: string): QuickScan {
   let depth = 0;
-  let inString = false;
   let keys = 0;
   let digits = 0;
   let longDigits = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-      continue;
-    }
     if (c >= 0x30 && c <= 0x39) {
       if (++digits >= 16) longDigits = true;
       continue;
     }
     digits = 0;
-    if (c === 0x22) inString = true;
+    if (c === 0x22) i = stringEnd(text, i);
     else if (c === 0x3a) keys++;
     else if (c === 0x5b || c === 0x7b) {
       if (++depth > MAX_NESTING) return { deepAt: i, keys, longDigits };

@@ -1,3 +1,4 @@
+import type { JobBatch } from './job-batch.ts';
 import type { NormalizedLine, Problem } from './normalize.ts';
 
 /**
@@ -12,24 +13,23 @@ export type SourceItem =
       request: NormalizedLine;
       /** The data row the request was rendered from (templated sources). */
       row?: Record<string, unknown> | undefined;
-      /** Which of several samples of the same request this is (1-based), when more than one is asked for. */
-      sample?: number | undefined;
     }
   /** `customId` when the unit's custom_id could be read although the unit is invalid: its error line keeps it. */
   | { kind: 'invalid'; line: number; problems: readonly Problem[]; customId?: string | undefined; row?: Record<string, unknown> | undefined };
 
 /**
  * A source of requests: request lines (OpenAI Batch lines, bare bodies), data rows rendered
- * through a template, or whatever comes next. The job loader consumes any of them the same way;
- * a new input format is one new implementation of this.
+ * through a template, or whatever comes next. Each turns its units into SourceItems and those
+ * into jobs with prepareItem (in validation workers, for request lines); the job loader consumes
+ * any of them the same way. A new input format is one new implementation of this.
  */
 export interface LineSource {
   /** The file named in messages. */
   readonly file: string;
-  /** The items in input order. Reading can be stopped by breaking out of the loop. */
-  items(): AsyncIterable<SourceItem>;
+  /** The jobs of the units, prepared and in input order, in batches. Reading can be stopped by breaking out of the loop. */
+  batches(): AsyncIterable<JobBatch>;
   /** Bytes read so far (for progress). */
   readonly bytesRead: number;
-  /** SHA-256 of every byte read: the input's fingerprint once items() is exhausted. */
+  /** SHA-256 of every byte read: the input's fingerprint once batches() is exhausted. */
   sha256(): string;
 }

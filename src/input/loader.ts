@@ -1,15 +1,15 @@
-import { bodySha256, idempotencyKey } from '../api/idempotency-key.ts';
 import type { BatchStore, NewJob } from '../checkpoint/store.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 import { InputError, InterruptedError, UsageError, formatIssue, type InputIssue } from '../errors.ts';
-import type { LineSource, SourceItem } from './line-source.ts';
+import { readJobBatch, type JobBatchVisitor } from './job-batch.ts';
+import type { LineSource } from './line-source.ts';
 import { countOf } from '../human-format.ts';
 
 export interface LoadOptions {
   namespace: string;
   /** Store invalid lines as `invalid` jobs instead of failing the load. */
   skipInvalid: boolean;
-  /** Called for every invalid line as it is found, so nothing about them is held in memory. */
+  /** Called for every invalid line, in input order, once the page of jobs it is in has been stored: little about them is held in memory. */
   onIssue?: (issue: InputIssue) => void;
   onProgress?: (e: { lines: number; bytes: number }) => void;
   /** Aborting stops the load between lines (nothing has been sent yet). */
@@ -26,16 +26,15 @@ export interface LoadResult {
 /** Where loaded jobs go: the checkpoint, or a dry run's tally. */
 export type JobSink = Pick<BatchStore, 'insertJobs' | 'lineOfCustomId'>;
 
-// Pages of 500: a page of 2,000 jobs lived long enough to be promoted out of V8's young generation,
-// so the old generation grew with garbage (peak RSS 186 MB validating 200,000 lines, 136 MB now)
-// while the CPU per line stayed the same.
+/** Jobs are stored once this many have gathered (the batches of a source hold about a thousand). */
 const INSERT_EVERY = 500;
 const KEEP_ISSUES = 20;
 
 /**
- * The one job loader: every item of a source becomes a job in the checkpoint (requests as
+ * The one job loader: every entry of a source becomes a job in the checkpoint (requests as
  * `pending` with their idempotency key, invalid items as `invalid` when skipping), in input
- * order, inserted in batches. Duplicate custom_ids are found by the insert itself. Throws
+ * order, inserted in pages. Duplicate custom_ids are found by the insert itself, and reported in
+ * input order among the other invalid items. Throws
  * InputError after the whole source was read if any item is invalid and the user did not opt
  * into skipping.
  */
@@ -44,10 +43,20 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
   let invalidLines = 0;
   let buffer: NewJob[] = [];
   let idx = 0;
+  let line = 0;
 
-  const report = (issue: InputIssue) => {
-    if (kept.length < KEEP_ISSUES) kept.push(issue);
-    o.onIssue?.(issue);
+  // Issues wait for the insert that stores their batch, which finds the repeated custom_ids among
+  // them: both kinds are then reported together, in input order.
+  let pending: { idx: number; issues: readonly InputIssue[] }[] = [];
+  const report = () => {
+    pending.sort((a, b) => a.idx - b.idx);
+    for (const { issues } of pending) {
+      for (const issue of issues) {
+        if (kept.length < KEEP_ISSUES) kept.push(issue);
+        o.onIssue?.(issue);
+      }
+    }
+    pending = [];
   };
 
   const invalidJob = (job: Pick<NewJob, 'idx' | 'lineNo' | 'url' | 'customId' | 'sourceRow'>, issue: InputIssue): NewJob => ({
@@ -62,7 +71,7 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
   });
 
   const invalid = (job: Pick<NewJob, 'idx' | 'lineNo' | 'url' | 'customId' | 'sourceRow'>, issues: readonly InputIssue[]): NewJob | undefined => {
-    for (const issue of issues) report(issue);
+    pending.push({ idx: job.idx, issues });
     invalidLines++;
     return o.skipInvalid ? invalidJob(job, issues[0]!) : undefined;
   };
@@ -87,39 +96,32 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
       if (job) skipped.push(job);
     }
     if (skipped.length > 0) await cp.insertJobs(skipped);
+    report();
   };
 
-  const toJob = (item: SourceItem): NewJob | undefined => {
-    const here = { idx: idx++, lineNo: item.line, url: '/v1/responses', sourceRow: item.row === undefined ? null : JSON.stringify(item.row) };
-    if (item.kind === 'invalid') {
-      return invalid({ ...here, customId: item.customId ?? null }, item.problems.map((p) => ({ file: source.file, line: item.line, ...p })));
-    }
-    const { customId, url, body, completionWindow } = item.request;
-    const sha = bodySha256(body);
-    return {
-      idx: here.idx,
-      lineNo: item.line,
-      customId,
-      url,
-      body: JSON.stringify(body),
-      bodySha256: sha,
-      completionWindow,
-      state: JOB_STATES.pending,
-      idempotencyKey: idempotencyKey({ namespace: o.namespace, customId, attempt: 0, bodySha256: sha }),
-      sourceRow: here.sourceRow,
-      model: typeof body['model'] === 'string' ? body['model'] : null,
-      sample: item.sample ?? null,
-    };
+  const reached = (lineNo: number) => {
+    if (o.signal?.aborted) throw new InterruptedError(`stopped while validating ${source.file} (line ${lineNo}); nothing was sent`);
+    line = lineNo;
+  };
+  const visitor: JobBatchVisitor = {
+    job: (job) => {
+      reached(job.lineNo);
+      buffer.push(job);
+    },
+    invalid: (item) => {
+      reached(item.line);
+      const issues = item.problems.map((p) => ({ file: source.file, line: item.line, ...p }));
+      const job = invalid({ idx: item.idx, lineNo: item.line, url: '/v1/responses', customId: item.customId, sourceRow: item.sourceRow }, issues);
+      if (job) buffer.push(job);
+    },
   };
 
   try {
-    for await (const item of source.items()) {
-      if (o.signal?.aborted) throw new InterruptedError(`stopped while validating ${source.file} (line ${item.line}); nothing was sent`);
-      const job = toJob(item);
-      if (job) buffer.push(job);
-      if (buffer.length >= INSERT_EVERY) {
+    for await (const batch of source.batches()) {
+      idx = readJobBatch(batch, idx, o.namespace, visitor);
+      if (buffer.length >= INSERT_EVERY || pending.length >= INSERT_EVERY) {
         await flush();
-        o.onProgress?.({ lines: item.line, bytes: source.bytesRead });
+        o.onProgress?.({ lines: line, bytes: source.bytesRead });
       }
     }
     await flush();

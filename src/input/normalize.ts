@@ -4,24 +4,42 @@ import type { CompletionWindow } from '../api/completion-window.ts';
 import { ENDPOINTS, ENDPOINT_KINDS, type Endpoint } from '../api/endpoints.ts';
 import { BODY_SCHEMAS, required } from './schemas.ts';
 
+/**
+ * A request object under `body` or `params`, taken as it is: its fields are for its endpoint's
+ * schema to check once the run defaults are in. z.record would first copy it key by key, only for
+ * the copy to be copied again (0.7 µs a line).
+ */
+const requestObject = (fix: string) =>
+  z.custom<Record<string, unknown>>((v) => isPlainObject(v), {
+    error: (issue) => (issue.input === undefined ? `required; ${fix}` : 'must be a record'),
+  });
+
 /** The OpenAI Batch line: the request is under `body`, sent to `url`. */
 const batchLine = z.looseObject({
   custom_id: z.string({ error: required('give each line its own custom_id') }).min(1).max(512),
   method: z.literal('POST'),
   url: z.enum(ENDPOINTS),
-  body: z.record(z.string(), z.unknown(), { error: required('give the request as an object') }),
+  body: requestObject('give the request as an object'),
 });
 
-/** A bare Responses body, with an optional custom_id beside its fields. */
-const bareLine = z.looseObject({
-  custom_id: z.string().min(1).max(512).optional(),
-});
+/** The optional custom_id of a bare Responses body, checked alone: the rest of the line is the body. */
+const bareCustomId = z.string().min(1).max(512).optional();
 
 /** An Anthropic Message Batches line: a Messages request under `params`. */
 const anthropicBatchLine = z.looseObject({
   custom_id: z.string({ error: required('give each line its own custom_id') }).min(1).max(512),
-  params: z.record(z.string(), z.unknown(), { error: required('give the Messages request as an object') }),
+  params: requestObject('give the Messages request as an object'),
 });
+
+/**
+ * The request object without an own `__proto__` key, which z.record used to leave out of its copy:
+ * the canonical hash, and so the idempotency keys of such lines, never included it.
+ */
+function withoutProto(o: Record<string, unknown>): Record<string, unknown> {
+  if (!Object.hasOwn(o, '__proto__')) return o;
+  const { ['__proto__']: _dropped, ...rest } = o;
+  return rest;
+}
 
 /** What run options fill in when a line leaves them out; what a line states wins. */
 export interface LineDefaults {
@@ -186,19 +204,19 @@ export function normalizeLine(parsed: unknown, lineNo: number, defaults: LineDef
     if (!line.success) return { ok: false, problems: zodProblems(line.error, '') };
     customId = line.data.custom_id;
     url = line.data.url;
-    rawBody = line.data.body;
+    rawBody = withoutProto(line.data.body);
     prefix = 'body';
   } else if ('params' in parsed) {
     const line = safeParseWorded(anthropicBatchLine, parsed);
     if (!line.success) return { ok: false, problems: zodProblems(line.error, '') };
     customId = line.data.custom_id;
     url = '/v1/messages';
-    rawBody = line.data.params;
+    rawBody = withoutProto(line.data.params);
     prefix = 'params';
   } else {
-    const line = safeParseWorded(bareLine, parsed);
-    if (!line.success) return { ok: false, problems: zodProblems(line.error, '') };
-    customId = line.data.custom_id ?? defaultCustomId(lineNo);
+    const id = safeParseWorded(bareCustomId, parsed['custom_id']);
+    if (!id.success) return { ok: false, problems: zodProblems(id.error, 'custom_id') };
+    customId = id.data ?? defaultCustomId(lineNo);
     url = '/v1/responses';
     const { custom_id: _omit, ...rest } = parsed;
     rawBody = rest;

@@ -1,20 +1,22 @@
 import { createHash, type Hash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
+import { NOT_UTF8, lineTooLong } from './line-block.ts';
 
 const NEWLINE = 0x0a;
-/** What a dropped line becomes downstream: a non-blank line that the reader recognises. */
+/** What a dropped line becomes downstream: a one-byte line, so that line numbers stay right. */
 const DROPPED_LINE = Buffer.from('\u0000');
 
 /**
- * Sits between the file and split2, on raw bytes, because split2 decodes with a StringDecoder
- * that silently turns invalid UTF-8 into U+FFFD, and buffers any line however long. It:
+ * Sits between a CSV or TSV file and its parser, on raw bytes, because the parser decodes with a
+ * StringDecoder that silently turns invalid UTF-8 into U+FFFD, and buffers any record however
+ * long. (JSONL files are cut into blocks of lines by LineBlockReader instead.) It:
  * - hashes and counts every byte (the input fingerprint of the checkpoint);
  * - flags lines that are not valid UTF-8;
  * - drops the content of lines longer than `maxLineBytes`, so memory stays bounded,
  *   forwarding a placeholder so line numbers downstream stay right.
  * Flags are keyed by 1-based physical line number; the reader takes each one when it reaches
- * that line (this transform has seen a line's newline before split2 can emit the line).
+ * that line (this transform has seen a line's newline before the parser can emit its record).
  */
 export class RawInspector extends Transform {
   readonly problems = new Map<number, string>();
@@ -48,7 +50,7 @@ export class RawInspector extends Transform {
           this.overflow = true;
           dropped = true;
           this.held = [];
-          this.problems.set(this.line, `line is longer than the limit of ${this.maxLineBytes} bytes; shorten it or raise --max-line-bytes`);
+          this.problems.set(this.line, lineTooLong(this.maxLineBytes));
           out.push(DROPPED_LINE);
         } else {
           this.held.push(chunk.subarray(start, end));
@@ -73,7 +75,7 @@ export class RawInspector extends Transform {
   private endLine(): void {
     if (!this.overflow) {
       const content = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held);
-      if (!isUtf8(content)) this.problems.set(this.line, 'line is not valid UTF-8; save the file as UTF-8');
+      if (!isUtf8(content)) this.problems.set(this.line, NOT_UTF8);
     }
     this.line++;
     this.lineLen = 0;

@@ -7,7 +7,7 @@ import { UsageError } from '../errors.ts';
 import type { RunOptions } from '../options.ts';
 import type { LineSource } from './line-source.ts';
 import { isPlainObject, type LineDefaults } from './normalize.ts';
-import { PlannedSource } from './request-plan.ts';
+import type { PrepareOptions } from './prepare-jobs.ts';
 import { RequestLineSource } from './request-lines.ts';
 import { CsvRowSource } from './rows/csv-rows.ts';
 import { JsonlRowSource } from './rows/jsonl-rows.ts';
@@ -100,26 +100,21 @@ export async function buildRecipe(o: Omit<RunOptions, 'apiKey'>, defaults: LineD
       ? `sailbatch-${createHash('sha256').update(JSON.stringify([templateText ?? null, system ?? null])).digest('hex').slice(0, 32)}`
       : o.promptCacheKey;
 
+  const name = o.schema === undefined ? 'answer' : basename(o.schema).replace(/(\.schema)?\.json$/i, '').replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64) || 'answer';
+  const prepare: PrepareOptions = {};
+  // A plan that adds nothing is left out: its copies of every body are garbage at a million lines.
+  if (schema || promptCacheKey !== undefined || (o.models?.length ?? 0) > 0 || o.samples > 1) {
+    prepare.plan = { schema: schema && { name, schema }, promptCacheKey, models: o.models, samples: o.samples };
+  }
   const rowDefaults = { ...defaults, model: defaults.model ?? o.models?.[0] };
   let source: LineSource;
   if (templateText === undefined) {
-    source = new RequestLineSource(o.input, rowDefaults, o.maxLineBytes);
+    source = new RequestLineSource(o.input, { ...prepare, defaults: rowDefaults }, o.maxLineBytes);
   } else {
     const template = parseTemplate(templateText);
     const rows = format === 'jsonl' ? new JsonlRowSource(o.input, o.maxLineBytes) : new CsvRowSource(o.input, format === 'csv' ? ',' : '\t', o.maxLineBytes);
-    source = new TemplatedRowSource(rows, {
-      template,
-      templateName: o.template ?? '--prompt',
-      system,
-      endpoint: ENDPOINT_URLS[o.endpoint],
-      idColumn: o.idColumn,
-      defaults: rowDefaults,
-    });
-  }
-  const name = o.schema === undefined ? 'answer' : basename(o.schema).replace(/(\.schema)?\.json$/i, '').replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64) || 'answer';
-  // A plan that adds nothing is left out: its copies of every item are garbage at a million lines.
-  if (schema || promptCacheKey !== undefined || (o.models?.length ?? 0) > 0 || o.samples > 1) {
-    source = new PlannedSource(source, { schema: schema && { name, schema }, promptCacheKey, models: o.models, samples: o.samples });
+    const rowsOptions = { template, templateName: o.template ?? '--prompt', system, endpoint: ENDPOINT_URLS[o.endpoint], idColumn: o.idColumn, defaults: rowDefaults };
+    source = new TemplatedRowSource(rows, rowsOptions, prepare);
   }
   const props = schema && isPlainObject(schema['properties']) ? Object.keys(schema['properties']) : null;
   return { source, sha256, answerFields: props, rowKeys: templateText === undefined ? null : format === 'jsonl' ? 'rows' : 'header' };

@@ -1,7 +1,9 @@
 import { ENDPOINT_KINDS, type Endpoint } from '../api/endpoints.ts';
 import { UsageError } from '../errors.ts';
+import { JobBatchWriter, type JobBatch } from './job-batch.ts';
 import type { LineSource, SourceItem } from './line-source.ts';
 import { normalizeRequest, type LineDefaults } from './normalize.ts';
+import { prepareItem, type PrepareOptions } from './prepare-jobs.ts';
 import type { RowSource } from './rows/row-source.ts';
 import { valueAt, type Template } from './template.ts';
 
@@ -18,6 +20,8 @@ export interface TemplatedRowsOptions {
 }
 
 const KEYS_NAMED = 20;
+/** Rows per batch of jobs: a batch is young garbage by the time the loader has stored it. */
+const ROWS_PER_BATCH = 500;
 
 const quoted = (names: Iterable<string>) => [...names].map((n) => `"${n}"`).join(', ');
 
@@ -30,6 +34,9 @@ const quoted = (names: Iterable<string>) => [...names].map((n) => `"${n}"`).join
  * line there, while one that no row has at all is the same mistake as a column the header lacks
  * (a typo in the template, or the wrong file) and is the same usage error, once the whole file
  * has been read and before anything is sent, rather than one bad line per row.
+ *
+ * Rows are rendered and their jobs prepared on the main thread, unlike request lines: csv-parse
+ * hands over records, not blocks of whole lines that a worker could take.
  */
 export class TemplatedRowSource implements LineSource {
   /** Placeholders (and the id column) no row has had yet; JSONL only. */
@@ -40,6 +47,7 @@ export class TemplatedRowSource implements LineSource {
   constructor(
     private readonly rows: RowSource,
     private readonly o: TemplatedRowsOptions,
+    private readonly prepare: PrepareOptions,
   ) {
     if (ENDPOINT_KINDS[o.endpoint].promptBody('', o.system) === null) {
       throw new UsageError("--system: Sail's /v1/messages endpoint does not accept a system prompt; put it in the template, or use --endpoint responses or chat");
@@ -59,7 +67,17 @@ export class TemplatedRowSource implements LineSource {
     return this.rows.sha256();
   }
 
-  async *items(): AsyncGenerator<SourceItem> {
+  async *batches(): AsyncGenerator<JobBatch> {
+    const out = new JobBatchWriter();
+    let n = 0;
+    for await (const item of this.items()) {
+      prepareItem(item, this.prepare, out);
+      if (++n % ROWS_PER_BATCH === 0) yield out.take();
+    }
+    if (out.length > 0) yield out.take();
+  }
+
+  private async *items(): AsyncGenerator<SourceItem> {
     let header = false;
     let rows = 0;
     for await (const item of this.rows.rows()) {

@@ -1,6 +1,7 @@
 import { parse, type Info } from 'csv-parse';
 import { UsageError } from '../../errors.ts';
 import { FileSource } from '../file-source.ts';
+import { InspectedFile } from '../inspected-file.ts';
 import type { RowItem, RowSource } from './row-source.ts';
 import { countOf, formatCount } from '../../human-format.ts';
 
@@ -13,13 +14,13 @@ const NEWLINE = /\n/g;
  * Line numbers are counted from each record's raw text, because a quoted newline makes a row
  * span lines.
  */
-export class CsvRowSource extends FileSource implements RowSource {
+export class CsvRowSource extends FileSource<InspectedFile> implements RowSource {
   constructor(
     file: string,
     private readonly delimiter: ',' | '\t',
     maxLineBytes: number,
   ) {
-    super(file, maxLineBytes);
+    super(file, new InspectedFile(file, maxLineBytes));
   }
 
   async *rows(): AsyncGenerator<RowItem> {
