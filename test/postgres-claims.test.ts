@@ -98,6 +98,24 @@ test('claims: an expired claim is taken over; the first owner\'s late update is 
   assert.equal((await a.counts())[S.submitted], 1);
 });
 
+test('a worker whose claims expired under it is not handed the jobs it holds again, until it writes or gives them back', async (t) => {
+  // Claims that expire as they are made: a worker's own, when its heartbeat falls behind.
+  const { a, close } = await fleet(await pgDatabaseFor(t), 8, -1);
+  t.after(close);
+  const first = (await a.claimPending(3)).map((j) => j.idx);
+  assert.deepEqual(first, [0, 1, 2]);
+  assert.deepEqual((await a.claimPending(3)).map((j) => j.idx), [3, 4, 5], 'not 0, 1 and 2 again');
+  const now = Date.now();
+  assert.deepEqual(await a.apply(first.map((idx) => ({ kind: 'submitted' as const, idx, attempt: 0, responseId: `r${idx}`, apiStatus: 'pending', requestId: null, nextPollAtMs: now }))), { lost: [] });
+  assert.deepEqual((await a.claimDuePolls(now, 10)).map((j) => j.idx), [0, 1, 2], 'written, they are claimable again');
+  assert.deepEqual(await a.claimDuePolls(now, 10), [], 'held again');
+  await a.release([1]);
+  assert.deepEqual((await a.claimDuePolls(now, 10)).map((j) => j.idx), [1], 'given back, it is claimable again');
+  // The page that left job 0 out claimed it again for this worker: its update still lands.
+  assert.deepEqual(await a.apply([{ kind: 'polled' as const, idx: 0, attempt: 0, apiStatus: 'in_progress', nextPollAtMs: now }]), { lost: [] });
+  assert.equal((await a.job(0))!.pollCount, 1);
+});
+
 test('heartbeat extends a live worker\'s claims past their first expiry', async (t) => {
   const ttlMs = 1_000;
   const { a, b, close } = await fleet(await pgDatabaseFor(t), 2, ttlMs);

@@ -52,13 +52,14 @@ const POLL_COLUMNS = `${WORK_COLUMNS}, body, response_id AS "responseId", api_st
  * Claims a page: the first `$3` rows of a partial index range that nobody holds (or whose
  * holder let the claim expire), locked with SKIP LOCKED so that workers claiming at the same
  * moment take different rows instead of queueing behind each other (graphile-worker's
- * get_job, pg-boss's fetch). The claim is an owner and an expiry, written on the row.
+ * get_job, pg-boss's fetch). The claim is an owner and an expiry, written on the row. `$6` are
+ * the jobs the claiming worker holds already (see PostgresStore.held).
  */
 function claimSql(where: string, order: string, columns: string): string {
   return `
     WITH page AS (
       SELECT idx FROM jobs
-      WHERE batch_id = $1 AND ${where} AND (claim_owner IS NULL OR claim_expires_ms < $4)
+      WHERE batch_id = $1 AND ${where} AND (claim_owner IS NULL OR claim_expires_ms < $4) AND idx <> ALL ($6::int[])
       ORDER BY ${order} LIMIT $3
       FOR UPDATE SKIP LOCKED
     )
@@ -69,7 +70,7 @@ function claimSql(where: string, order: string, columns: string): string {
 
 const CLAIM_PENDING = claimSql(`state = '${S.pending}'`, 'idx', SEND_COLUMNS);
 // The poll time comes back too: RETURNING has no order, and a page of due polls goes soonest first.
-const CLAIM_DUE = claimSql(`state = '${S.submitted}' AND next_poll_at_ms <= $6`, 'next_poll_at_ms', `${POLL_COLUMNS}, next_poll_at_ms AS "dueAtMs"`);
+const CLAIM_DUE = claimSql(`state = '${S.submitted}' AND next_poll_at_ms <= $7`, 'next_poll_at_ms', `${POLL_COLUMNS}, next_poll_at_ms AS "dueAtMs"`);
 
 /**
  * Applies a page of updates in one statement. Each update carries the state it moves to and
@@ -126,6 +127,13 @@ function fromStates(u: JobUpdate): string {
 export class PostgresStore extends PgReader implements BatchStore {
   private owner: string | undefined;
   private claimTtlMs = 30_000;
+  /**
+   * The jobs this worker has claimed and not yet written or given back. Its claims outlive it
+   * only by their expiry: when its heartbeat falls behind (a loaded machine), the claim query
+   * would hand it jobs it is still working on; the query leaves them out, as SQLite's store
+   * leaves out its own claims, so that no job is sent or polled twice by the same worker.
+   */
+  private readonly held = new Set<number>();
   private sharedBudget: PgSharedBudget | undefined;
 
   private constructor(
@@ -292,15 +300,21 @@ export class PostgresStore extends PgReader implements BatchStore {
   async claimPending(limit: number): Promise<JobToSend[]> {
     this.writable();
     if (limit <= 0) return [];
-    const rows = await this.rows<JobToSend>(CLAIM_PENDING, [this.batchOrThrow, this.ownerOrThrow, limit, Date.now(), this.claimTtlMs]);
-    return rows.sort((a, b) => a.idx - b.idx);
+    const rows = await this.rows<JobToSend>(CLAIM_PENDING, [this.batchOrThrow, this.ownerOrThrow, limit, Date.now(), this.claimTtlMs, [...this.held]]);
+    return this.hold(rows).sort((a, b) => a.idx - b.idx);
   }
 
   async claimDuePolls(nowMs: number, limit: number): Promise<JobToPoll[]> {
     this.writable();
     if (limit <= 0) return [];
-    const rows = await this.rows<JobToPoll & { dueAtMs: number }>(CLAIM_DUE, [this.batchOrThrow, this.ownerOrThrow, limit, Date.now(), this.claimTtlMs, nowMs]);
-    return rows.sort((a, b) => a.dueAtMs - b.dueAtMs || a.idx - b.idx).map(({ dueAtMs: _, ...job }) => job);
+    const rows = await this.rows<JobToPoll & { dueAtMs: number }>(CLAIM_DUE, [this.batchOrThrow, this.ownerOrThrow, limit, Date.now(), this.claimTtlMs, [...this.held], nowMs]);
+    return this.hold(rows).sort((a, b) => a.dueAtMs - b.dueAtMs || a.idx - b.idx).map(({ dueAtMs: _, ...job }) => job);
+  }
+
+  /** The rows of a claimed page: this worker holds them now. */
+  private hold<T extends { idx: number }>(rows: T[]): T[] {
+    for (const r of rows) this.held.add(r.idx);
+    return rows;
   }
 
   async release(idxs: readonly number[]): Promise<void> {
@@ -309,6 +323,7 @@ export class PostgresStore extends PgReader implements BatchStore {
     await this.q.query('UPDATE jobs SET claim_owner = NULL, claim_expires_ms = NULL WHERE batch_id = $1 AND claim_owner = $2 AND idx = ANY($3)', [
       this.batchOrThrow, this.ownerOrThrow, idxs,
     ]);
+    for (const idx of idxs) this.held.delete(idx);
   }
 
   async nextPollAt(): Promise<number | null> {
@@ -339,7 +354,7 @@ export class PostgresStore extends PgReader implements BatchStore {
       if (earlier) throw StateTransitionError.refused(u, await this.job(u.idx).then((r) => r && { ...r, state: toState(earlier) }));
       first.set(u.idx, u);
     }
-    return this.tx(async (c) => {
+    const written = await this.tx(async (c) => {
       let lost: number[] = [];
       if (updates.length > 0) {
         const fin = (u: JobUpdate) => (u.kind === 'finished' ? u : undefined);
@@ -370,6 +385,9 @@ export class PostgresStore extends PgReader implements BatchStore {
       if (sets.length > 0) await c.query(SET_GAUGES, [batch, sets.map(([k]) => k), sets.map(([, v]) => v)]);
       return { lost };
     });
+    // Landed or lost, each of these claims has ended.
+    for (const u of updates) this.held.delete(u.idx);
+    return written;
   }
 
   /**
@@ -512,6 +530,7 @@ export class PostgresStore extends PgReader implements BatchStore {
       await c.query('UPDATE jobs SET claim_owner = NULL, claim_expires_ms = NULL WHERE batch_id = $1 AND claim_owner = $2', [this.batchId, owner]);
       await c.query('DELETE FROM workers WHERE batch_id = $1 AND owner = $2', [this.batchId, owner]);
     });
+    this.held.clear();
   }
 
   async anyAccepted(): Promise<boolean> {
