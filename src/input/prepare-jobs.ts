@@ -11,8 +11,8 @@ export interface PrepareOptions {
 /**
  * One item of any source into the entries the loader stores: a request becomes its planned jobs,
  * each with its body as sent and the body's hash, from which the loader derives its idempotency
- * key (design invariant 2); an invalid item stays one invalid entry. The one place a request becomes a job row, whether in a
- * validation worker or on the main thread.
+ * key (design invariant 2); an invalid item stays one invalid entry. The one place a request
+ * becomes a job row, whether in a validation worker or on the main thread.
  */
 export function prepareItem(item: SourceItem, o: PrepareOptions, out: JobBatchWriter): void {
   const sourceRow = item.row === undefined ? null : JSON.stringify(item.row);
