@@ -152,13 +152,25 @@ describe('PollSchedule: the first poll learned from the replies', () => {
     for (const w of ['asap', '15m', '24h', 'flex', null]) assert.ok(s.delayMs(w, 0) <= 1_000, `${w}: first poll after ${s.delayMs(w, 0)} ms`);
   });
 
-  test('starting soon, the estimate climbs to a slow server within a dozen first polls, never past the window', () => {
+  test('starting soon, the estimate climbs to a slow server within five first polls, never past the window', () => {
     const s = new PollSchedule({}, mid);
-    const share = drive(s, '24h', 12, () => 20_000);
-    assert.ok(s.firstPollMs('24h') >= 15_000, `after 12 jobs of 20 s: ${s.firstPollMs('24h')} ms`);
-    assert.ok(share < 0.2, 'the early polls found the jobs running');
+    const share = drive(s, '24h', 5, () => 20_000);
+    assert.ok(s.firstPollMs('24h') >= 15_000, `after 5 jobs of 20 s: ${s.firstPollMs('24h')} ms`);
+    assert.equal(share, 0, 'the early polls found the jobs running');
     drive(s, '24h', 200, () => 3_600_000);
     assert.equal(s.firstPollMs('24h'), WINDOW_CADENCE['24h'].firstPollMs);
+  });
+
+  test('until a first poll finds a job done, each that finds one running doubles the estimate; after, it moves by the small steps', () => {
+    const s = new PollSchedule({}, mid);
+    const start = s.firstPollMs('24h');
+    drive(s, '24h', 3, () => 20_000);
+    assert.equal(s.firstPollMs('24h'), 8 * start, 'three running jobs: doubled three times');
+    drive(s, '24h', 1, () => 0);
+    const settled = s.firstPollMs('24h');
+    assert.ok(settled < 8 * start, 'a done job lowers it');
+    drive(s, '24h', 1, () => 20_000);
+    assert.ok(s.firstPollMs('24h') < 1.5 * settled, `a running job after a done one raises it by a third, not double: ${s.firstPollMs('24h')} from ${settled}`);
   });
 
   test('a poll that came long after it was due says nothing when it finds the job done', () => {

@@ -46,6 +46,8 @@ export function jobDeadlineMs(window: string | null, o: PollOverrides): number {
 const DONE_AT_FIRST_POLL = 0.97;
 /** Step of the estimate, in log space: how fast it follows a change in the server's pace. */
 const STEP = 0.3;
+/** Factor of the estimate on each running job found before any done (see START_FIRST_POLL_MS). */
+const CLIMB = 2;
 /** The first poll never comes sooner than this after the create's reply. */
 const MIN_FIRST_POLL_MS = 10;
 /**
@@ -55,7 +57,12 @@ const MIN_FIRST_POLL_MS = 10;
  * hundreds of jobs to come down to a server that answers in seconds, and meanwhile every answer
  * waited up to 30 s for its first poll: a server that keeps a finished response for less than
  * that answers 404, and the job, paid for, ends `expired`. Started soon, the estimate climbs to a
- * slow server's pace within a dozen first polls, for a few GETs more at the start of a run.
+ * slow server's pace within a few first polls, for a few GETs more at the start of a run: until a
+ * first poll of the cadence finds its job done, each that finds it running doubles the estimate.
+ * The climb is a chain (a poll planned with the new estimate reports only that long later), and
+ * by thirds it took a dozen links, some 40 s to reach a server that answers in 15 s, while every
+ * job sent meanwhile had its first poll moved again at each link (2.3 writes a job at 30,000
+ * lines of the 24h window); doubling takes five.
  */
 const START_FIRST_POLL_MS = WINDOW_CADENCE.asap.firstPollMs;
 
@@ -78,6 +85,8 @@ const START_FIRST_POLL_MS = WINDOW_CADENCE.asap.firstPollMs;
  */
 export class PollSchedule {
   private readonly first = new Map<WindowCadence, number>();
+  /** The cadences a first poll has found done in: their estimate has left its climb. */
+  private readonly sawDone = new Set<WindowCadence>();
   private readonly learns: boolean;
 
   constructor(
@@ -123,7 +132,8 @@ export class PollSchedule {
     const current = this.firstPollMs(window);
     if (done && elapsedMs > current * 1.5) return;
     if (!done && elapsedMs < current * 0.5) return;
-    const next = current * Math.exp(done ? -STEP * (1 - DONE_AT_FIRST_POLL) : STEP * DONE_AT_FIRST_POLL);
+    if (done) this.sawDone.add(c);
+    const next = this.sawDone.has(c) ? current * Math.exp(done ? -STEP * (1 - DONE_AT_FIRST_POLL) : STEP * DONE_AT_FIRST_POLL) : current * CLIMB;
     this.first.set(c, Math.min(c.firstPollMs, Math.max(MIN_FIRST_POLL_MS, next)));
   }
 }
