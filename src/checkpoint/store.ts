@@ -157,6 +157,11 @@ export type JobUpdate =
       errorMessage: string | null;
     };
 
+/** An update of a job's schedule while it is out at the server: it names no response or request id of its own. */
+export function isScheduleUpdate(u: JobUpdate): u is Extract<JobUpdate, { kind: 'polled' | 'postponed' }> {
+  return u.kind === 'polled' || u.kind === 'postponed';
+}
+
 /** What `retry` needs to derive a job's next idempotency key. */
 export interface RetryKeyInput {
   idx: number;

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { SailClient } from '../api/client.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
-import { RUN_GAUGES, type BatchStore, type JobToPoll, type JobToSend, type JobUpdate, type StateCounts, type WorkJob } from '../checkpoint/store.ts';
+import { RUN_GAUGES, isScheduleUpdate, type BatchStore, type JobToPoll, type JobToSend, type JobUpdate, type StateCounts, type WorkJob } from '../checkpoint/store.ts';
 import { ClaimedWork } from './claimed-work.ts';
 import { crashPoint } from './crash-points.ts';
 import { safeEmit, type RequestCounts, type RunnerEvents } from './events.ts';
@@ -237,7 +237,7 @@ export class Dispatcher {
     this.updatesDueAt = Infinity;
     this.lastFlushAt = Date.now();
     for (const { update: u, row } of this.notified.size > 0 ? updates : []) {
-      const id = u.kind === 'polled' || u.kind === 'postponed' ? (row as JobToPoll).responseId : u.responseId;
+      const id = isScheduleUpdate(u) ? (row as JobToPoll).responseId : u.responseId;
       if (id === null || !this.notified.delete(id)) continue;
       if (u.kind !== 'finished') u.nextPollAtMs = Date.now();
     }

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { CheckpointError, StateTransitionError } from '../../errors.ts';
 import { runOptionsSchema } from '../../options.ts';
 import { JOB_STATES, RETRYABLE_STATES, UNFINISHED_STATES, sourcesOf, type JobState } from '../job-states.ts';
-import { OUTPUT_RETRY_COUNTERS, type BatchMeta, type BatchStore, type JobToPoll, type JobToSend, type JobUpdate, type LostClaims, type NewJob, type OpenStoreOptions, type RetryKeyInput, type SharedBudget, type StoreReader } from '../store.ts';
+import { OUTPUT_RETRY_COUNTERS, isScheduleUpdate, type BatchMeta, type BatchStore, type JobToPoll, type JobToSend, type JobUpdate, type LostClaims, type NewJob, type OpenStoreOptions, type RetryKeyInput, type SharedBudget, type StoreReader } from '../store.ts';
 import { PgSharedBudget } from './pg-budget.ts';
 import { connectionError, inTransaction, openPool, redactUrl } from './pg-connection.ts';
 import { assertPgSchemaReadable, migratePg } from './pg-migrations.ts';
@@ -115,7 +115,7 @@ function toState(u: JobUpdate): JobState {
 }
 
 function fromStates(u: JobUpdate): string {
-  return (u.kind === 'polled' || u.kind === 'postponed' ? [S.submitted] : sourcesOf(toState(u))).join(',');
+  return (isScheduleUpdate(u) ? [S.submitted] : sourcesOf(toState(u))).join(',');
 }
 
 /**
@@ -367,9 +367,9 @@ export class PostgresStore extends PgReader implements BatchStore {
           updates.map(toState),
           updates.map(fromStates),
           updates.map((u) => u.kind === 'finished'),
-          updates.map((u) => (u.kind === 'polled' || u.kind === 'postponed' ? null : u.responseId)),
+          updates.map((u) => (isScheduleUpdate(u) ? null : u.responseId)),
           updates.map((u) => (u.kind === 'postponed' ? null : u.apiStatus)),
-          updates.map((u) => (u.kind === 'polled' || u.kind === 'postponed' ? null : u.requestId)),
+          updates.map((u) => (isScheduleUpdate(u) ? null : u.requestId)),
           updates.map((u) => fin(u)?.statusCode ?? null),
           updates.map((u) => fin(u)?.result ?? null),
           updates.map((u) => fin(u)?.errorCode ?? null),
