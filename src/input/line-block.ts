@@ -36,6 +36,8 @@ export function parseJsonLine(text: string): ParsedLine {
 /** What the lines of a block are: their text, or what is wrong with their bytes. */
 export type BlockLine = { line: number; text: string; problem?: undefined } | { line: number; text?: undefined; problem: string };
 
+const asBuffer = (block: LineBlock) => Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.bytes.byteLength);
+
 /** The physical lines of `block` whose bytes are not UTF-8 (rare: only looked for when the whole block fails the check). */
 function notUtf8(block: LineBlock, bytes: Buffer): Set<number> {
   const bad = new Set<number>();
@@ -48,6 +50,15 @@ function notUtf8(block: LineBlock, bytes: Buffer): Set<number> {
   return bad;
 }
 
+/** The lines of `block` whose bytes are wrong (too long, not UTF-8), with what is wrong with each. */
+export function lineProblems(block: LineBlock): Map<number, string> {
+  const problems = new Map<number, string>();
+  for (const line of block.tooLong) problems.set(line, lineTooLong(block.maxLineBytes));
+  const bytes = asBuffer(block);
+  if (!isUtf8(bytes)) for (const line of notUtf8(block, bytes)) problems.set(line, NOT_UTF8);
+  return problems;
+}
+
 /**
  * Calls `visit` for each non-blank line of `block`, in order, as split2 read lines before: a
  * newline ends a line, a CR before it is dropped, a UTF-8 BOM at the start of the file is
@@ -55,17 +66,15 @@ function notUtf8(block: LineBlock, bytes: Buffer): Set<number> {
  * UTF-8) comes with its problem instead of its text.
  */
 export function forEachLine(block: LineBlock, visit: (l: BlockLine) => void): void {
-  const bytes = Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.bytes.byteLength);
-  const bad = isUtf8(bytes) ? undefined : notUtf8(block, bytes);
-  const tooLong = block.tooLong.length === 0 ? undefined : new Set(block.tooLong);
-  const text = bytes.toString('utf8');
+  const found = lineProblems(block);
+  const problems = found.size === 0 ? undefined : found;
+  const text = asBuffer(block).toString('utf8');
   for (let start = 0, line = block.firstLine; start < text.length; line++) {
     const nl = text.indexOf('\n', start);
     const end = nl === -1 ? text.length : nl;
-    if (tooLong?.has(line)) {
-      visit({ line, problem: lineTooLong(block.maxLineBytes) });
-    } else if (bad?.has(line)) {
-      visit({ line, problem: NOT_UTF8 });
+    const problem = problems?.get(line);
+    if (problem !== undefined) {
+      visit({ line, problem });
     } else {
       let s = text.slice(start, nl !== -1 && end > start && text.charCodeAt(end - 1) === 0x0d ? end - 1 : end);
       if (line === 1 && s.charCodeAt(0) === 0xfeff) s = s.slice(1);
