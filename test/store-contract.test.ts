@@ -77,6 +77,21 @@ for (const kind of STORE_KINDS) {
       });
     });
 
+    test('duplicates among hundreds of jobs in one insert are each reported, and only they are left out', async (t) => {
+      const { store } = await storeFor(kind, t);
+      // Repeats of an earlier insert's id, of an id earlier in the same page, and twice in a row, spread over several pages of rows.
+      const repeats = new Map([[57, 'req-3'], [58, 'req-3'], [120, 'req-100'], [121, 'req-120'], [249, 'req-0']]);
+      assert.deepEqual(await store.insertJobs([newJob(0), newJob(1), newJob(2), newJob(3)]), []);
+      const jobs = Array.from({ length: 246 }, (_, i) => i + 4).map((idx) => newJob(idx, { customId: repeats.get(idx) ?? `req-${idx}`, lineNo: idx + 1 }));
+      const dupes = await store.insertJobs(jobs);
+      assert.deepEqual(dupes.map((d) => [d.idx, d.customId]), [[57, 'req-3'], [58, 'req-3'], [120, 'req-100'], [249, 'req-0']]);
+      assert.equal(await store.total(), 250 - 4);
+      assert.equal((await store.counts()).pending, 246);
+      assert.equal(await store.job(57), undefined);
+      assert.equal((await store.job(121))?.customId, 'req-120', 'an id free when its line comes is stored, even under another line number');
+      assert.equal(await store.lineOfCustomId('req-100'), 101);
+    });
+
     test('invalid lines without a customId do not collide, and are never handed out', async (t) => {
       const { store } = await storeFor(kind, t);
       const bad = (idx: number) =>
