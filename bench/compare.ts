@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { startSimulator, type SimOptionsInput } from '../src/sim/simulator.ts';
 import { writeWorkload } from '../test/helpers/workload.ts';
 import { runFloor, runSailbatch, runScript, type ClientRun } from './contenders.ts';
-import { fmt, sizesFrom } from './measure.ts';
+import { fmt, median, sizesFrom } from './measure.ts';
 
 const CONCURRENCY = 64;
 const INSTANT = { asap: 0, standard: 0, flex: 0 };
@@ -47,11 +47,6 @@ interface Sample extends ClientRun {
   getsPerLine: number;
   tailS: number;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 /** One client on a fresh simulator; the simulator's counts give GETs and the tail. */
 export async function sample(client: (url: string, input: string, c: number) => Promise<ClientRun>, sim: SimOptionsInput, input: string, n: number): Promise<Sample> {

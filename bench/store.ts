@@ -19,12 +19,7 @@ import { batchStatus } from '../src/checkpoint/batch-status.ts';
 import type { JobUpdate } from '../src/checkpoint/store.ts';
 import { buildCheckpoint } from './checkpoint-fixture.ts';
 import { BIN } from './contenders.ts';
-import { cpuUs, fmt, sizesFrom, timed } from './measure.ts';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
+import { cpuUs, fmt, median, sizesFrom, timed } from './measure.ts';
 
 /** CPU microseconds per call of `fn` (CPU, not wall: the machine may be shared), the median of `rounds` rounds of `calls` calls. */
 async function perCall(rounds: number, calls: number, fn: () => Promise<unknown>): Promise<number> {
