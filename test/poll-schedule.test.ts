@@ -29,10 +29,10 @@ describe('pollDelayMs', () => {
     }
   });
 
-  test('jitter stays within ±5% for the first poll and ±20% for later ones', () => {
+  test('the first poll comes at its delay, unjittered (polls keep the order jobs were sent in); later ones within ±20%', () => {
     const base = WINDOW_CADENCE.asap.firstPollMs;
-    assert.equal(pollDelayMs('asap', 0, {}, () => 0), Math.round(base * 0.95));
-    assert.equal(pollDelayMs('asap', 0, {}, () => 0.999999), Math.round(base * 1.05));
+    assert.equal(pollDelayMs('asap', 0, {}, () => 0), base);
+    assert.equal(pollDelayMs('asap', 0, {}, () => 0.999999), base);
     assert.equal(pollDelayMs('asap', 1, {}, () => 0), Math.round(base * POLL_GROWTH * 0.8));
     assert.equal(pollDelayMs('asap', 1, {}, () => 0.999999), Math.round(base * POLL_GROWTH * 1.2));
     for (let i = 0; i < 200; i++) {
@@ -188,8 +188,8 @@ describe('PollSchedule: the first poll learned from the replies', () => {
     assert.ok(estimate > 4 * planned);
     // A job sent at 0 and planned then, due now at `planned`: moved to its place under the estimate, later than now.
     assert.equal(s.postponedFirstPoll('24h', 0, planned), Math.round(estimate));
-    assert.equal(s.postponedFirstPoll('24h', 0, 0.9 * estimate), null, 'within the jitter of the estimate: poll now');
-    assert.ok(s.postponedFirstPoll('24h', 0, 0.89 * estimate)! > 0.89 * estimate, 'sooner than any jitter of it: later than now');
+    assert.equal(s.postponedFirstPoll('24h', 0, 0.9 * estimate), null, 'within a tenth of the estimate: poll now');
+    assert.ok(s.postponedFirstPoll('24h', 0, 0.89 * estimate)! > 0.89 * estimate, 'sooner than that: later than now');
     const webhooks = new PollSchedule({}, mid, false);
     assert.equal(webhooks.postponedFirstPoll('24h', 0, 10), null, 'with webhooks a poll due now is never put off');
     const fixed = new PollSchedule({ pollIntervalMs: 60_000 }, mid);
