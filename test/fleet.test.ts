@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import pg from 'pg';
 import { parse } from 'csv-parse/sync';
 import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
 import { workloadFor } from './helpers/batch.ts';
@@ -56,7 +57,7 @@ test('run with a postgres:// --db, a second run of the same input and a worker o
   assert.deepEqual(mismatches(readOutput(join(dir, 'export.jsonl')), expected), []);
 });
 
-test('a worker with another API key, an unknown batch or a SQLite --db is refused with the fix; no password is shown', async (t) => {
+test('a worker with another API key, an unknown batch, a SQLite --db or options it does not accept is refused with the fix; no password is shown', async (t) => {
   const db = await pgDatabaseFor(t);
   const { sim, input, output } = await workloadFor(t, 5);
   const run = await runCli(['run', input, '-o', output, '--db', db, '--base-url', sim.url, ...flags]);
@@ -71,6 +72,18 @@ test('a worker with another API key, an unknown batch or a SQLite --db is refuse
   const sqlite = await runCli(['worker', '--db', output + '.db', '--batch', '1']);
   assert.equal(sqlite.code, 2);
   assert.match(sqlite.stderr, /must be a postgres:\/\/ URL/);
+  // Options recorded by a sailbatch that accepts what this one does not (here, no concurrency at all).
+  const c = new pg.Client({ connectionString: db });
+  await c.connect();
+  try {
+    await c.query(`UPDATE batches SET options_json = jsonb_set(options_json::jsonb, '{concurrency}', '0')::text WHERE id = 1`);
+  } finally {
+    await c.end();
+  }
+  const skewed = await runCli(['worker', '--db', db, '--batch', '1']);
+  assert.equal(skewed.code, 2, skewed.stderr);
+  assert.match(skewed.stderr, /batch 1 in .* records option concurrency that this sailbatch does not accept \(.*\); run the worker with the sailbatch version that started the batch/);
+  assert.doesNotMatch(skewed.stderr, /internal error|ZodError|sailbatch-test@/);
 });
 
 test('a run paused (SIGSTOP) past its claims\' expiry and resumed does not write over the jobs another worker finished meanwhile', async (t) => {

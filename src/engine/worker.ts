@@ -52,12 +52,21 @@ export async function runWorker(input: WorkerOptionsInput, hooks: { events?: Run
     }
     // Recorded by the run that created the batch, parsed through the same schema (with its defaults for what it lacks).
     const { apiKey: _k, random: _r, ...recorded } = JSON.parse(batch.optionsJson) as Record<string, unknown>;
-    const o = runOptionsSchema.parse({
+    const options = runOptionsSchema.safeParse({
       ...recorded,
       apiKey: w.apiKey,
       baseUrl: w.baseUrl ?? batch.baseUrl,
       ...(w.leaseStaleMs === undefined ? {} : { leaseStaleMs: w.leaseStaleMs }),
     });
+    if (!options.success) {
+      // Only another sailbatch (older or newer) records options this one reads otherwise.
+      const issue = options.error.issues[0]!;
+      throw new CheckpointError(
+        `batch ${w.batch} in ${store.location} records option ${issue.path.join('.')} that this sailbatch does not accept (${issue.message}); ` +
+          'run the worker with the sailbatch version that started the batch',
+      );
+    }
+    const o = options.data;
     await store.acquireLease(owner, o.leaseStaleMs);
     const leaseLost: { onLost: (e: Error) => void; lost: Error | undefined } = {
       lost: undefined,
