@@ -119,6 +119,13 @@ for (const kind of STORE_KINDS) {
       });
     });
 
+    test('an output cap that is not a number counts as no cap, as the spending cap reads it', async (t) => {
+      const { store } = await storeFor(kind, t);
+      const body = (cap: unknown) => JSON.stringify({ model: 'a', input: 'x', max_output_tokens: cap });
+      await store.insertJobs([newJob(0, { body: body(10) }), newJob(1, { body: body('10') }), newJob(2, { body: body(null) }), newJob(3, { body: body(2.5) })]);
+      assert.deepEqual(await store.workToSend(), [{ url: '/v1/responses', model: 'a', completionWindow: '24h', jobs: 4, uncapped: 2 }]);
+    });
+
     test('the API key may change only while it can have bought nothing', async (t) => {
       const { store } = await storeFor(kind, t);
       await seed(store, 2);

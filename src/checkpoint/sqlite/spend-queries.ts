@@ -14,13 +14,14 @@ const S = JOB_STATES;
 
 const USAGE_SQL = usageSumsSql('result IS NOT NULL', { model: "json_extract(body, '$.model')", completionWindow: 'completion_window' });
 
-const CAP_NULL = `CASE url ${Object.values(ENDPOINT_KINDS)
-  .map((k) => `WHEN '${k.url}' THEN json_extract(body, '$.${k.maxTokensField}') IS NULL`)
+/** A cap that is not a number is none: the spending cap cannot price it (budget.ts), and PostgreSQL counts it so. */
+const CAP_MISSING = `CASE url ${Object.values(ENDPOINT_KINDS)
+  .map((k) => `WHEN '${k.url}' THEN COALESCE(json_type(body, '$.${k.maxTokensField}'), 'null') NOT IN ('integer', 'real')`)
   .join(' ')} ELSE 1 END`;
 
 const TO_SEND_SQL = `
   SELECT url, json_extract(body, '$.model') AS sentModel, completion_window AS completionWindow,
-    COUNT(*) AS jobs, SUM(${CAP_NULL}) AS uncapped
+    COUNT(*) AS jobs, SUM(${CAP_MISSING}) AS uncapped
   FROM jobs WHERE state IN ('${S.pending}', '${S.not_sent_budget}')
   GROUP BY url, sentModel, completion_window`;
 
