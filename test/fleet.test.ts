@@ -86,6 +86,27 @@ test('a worker with another API key, an unknown batch, a SQLite --db or options 
   assert.doesNotMatch(skewed.stderr, /internal error|ZodError|sailbatch-test@/);
 });
 
+test('batches counts a worker live by its batch\'s own --lease-stale, not by the default', async (t) => {
+  const db = await pgDatabaseFor(t);
+  const { sim, input, output } = await workloadFor(t, 5);
+  const run = await runCli(['run', input, '-o', output, '--db', db, '--base-url', sim.url, ...polls, '--lease-stale', '120s']);
+  assert.equal(run.code, 0, run.stderr);
+  // Heartbeats every 40 s: one 60 s old is live under 120 s (not under the default 30 s); one 130 s old is not.
+  const c = new pg.Client({ connectionString: db });
+  await c.connect();
+  try {
+    const now = Date.now();
+    for (const [owner, age] of [['recent', 60_000], ['gone', 130_000]] as const) {
+      await c.query('INSERT INTO workers (batch_id, owner, host, pid, started_at_ms, heartbeat_ms) VALUES (1, $1, $2, 1, $3, $3)', [owner, 'host', now - age]);
+    }
+  } finally {
+    await c.end();
+  }
+  const listed = await runCli(['batches', '--db', db, '--json']);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.deepEqual((JSON.parse(listed.stdout) as { batches: { liveWorkers: number }[] }).batches.map((b) => b.liveWorkers), [1]);
+});
+
 test('a run paused (SIGSTOP) past its claims\' expiry and resumed does not write over the jobs another worker finished meanwhile', async (t) => {
   const db = await pgDatabaseFor(t);
   // Every reply takes 2 s at first, so the paused run holds claims with POSTs in flight.

@@ -6,7 +6,8 @@ import { formatCount, formatDuration } from '../human-format.ts';
 import type { BatchesArgs } from './batches-command.ts';
 import type { CliIo } from './io.ts';
 
-const STALE_MS = runOptionsSchema.shape.leaseStaleMs.parse(undefined);
+/** For batches that recorded no lease staleness of their own. */
+const DEFAULT_STALE_MS = runOptionsSchema.shape.leaseStaleMs.parse(undefined);
 
 function describe(b: BatchListing, now: number): string {
   const done = b.total - b.unfinished;
@@ -19,7 +20,7 @@ export async function executeBatches(args: BatchesArgs, io: CliIo): Promise<numb
   if (!isPostgresUrl(args.db)) {
     throw new UsageError(`--db ${args.db}: \`batches\` lists the batches of a PostgreSQL database (postgres://...); a SQLite checkpoint holds one batch, see \`sailbatch status --db ${args.db}\``);
   }
-  const { location, batches } = await PostgresStore.listBatches(args.db, STALE_MS);
+  const { location, batches } = await PostgresStore.listBatches(args.db, DEFAULT_STALE_MS);
   if (args.json) io.result = { batches };
   else if (batches.length === 0) io.stdout.write(`no batches in ${location}\n`);
   else {

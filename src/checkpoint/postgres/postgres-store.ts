@@ -167,8 +167,12 @@ export class PostgresStore extends PgReader implements BatchStore {
     }
   }
 
-  /** Every batch in the database, oldest first, with its progress and its live workers. */
-  static async listBatches(url: string, staleMs: number): Promise<{ location: string; batches: BatchListing[] }> {
+  /**
+   * Every batch in the database, oldest first, with its progress and its live workers: those whose
+   * heartbeat is fresher than the lease staleness their batch recorded (`defaultStaleMs` where it
+   * recorded none).
+   */
+  static async listBatches(url: string, defaultStaleMs: number): Promise<{ location: string; batches: BatchListing[] }> {
     const location = redactUrl(url);
     const pool = openPool(url, 1);
     try {
@@ -178,7 +182,7 @@ export class PostgresStore extends PgReader implements BatchStore {
       } finally {
         client.release();
       }
-      return { location, batches: await new PostgresStore(pool, location, undefined, true).batchListing(staleMs) };
+      return { location, batches: await new PostgresStore(pool, location, undefined, true).batchListing(defaultStaleMs) };
     } catch (e) {
       if (e instanceof CheckpointError) throw e;
       throw connectionError(url, e);
@@ -200,14 +204,17 @@ export class PostgresStore extends PgReader implements BatchStore {
     }
   }
 
-  private batchListing(staleMs: number): Promise<BatchListing[]> {
+  private batchListing(defaultStaleMs: number): Promise<BatchListing[]> {
+    // A batch run with a longer --lease-stale heartbeats less often: judged by the default, its live workers would blink out.
     return this.rows<BatchListing>(
       `SELECT b.id, b.input_path AS "inputPath", b.namespace, b.created_at_ms AS "createdAtMs", b.loaded_at_ms AS "loadedAtMs",
          COALESCE((SELECT SUM(n) FROM job_counts c WHERE c.batch_id = b.id), 0)::float8 AS total,
          COALESCE((SELECT SUM(n) FROM job_counts c WHERE c.batch_id = b.id AND c.state = ANY($1)), 0)::float8 AS unfinished,
-         (SELECT COUNT(*) FROM workers w WHERE w.batch_id = b.id AND w.heartbeat_ms >= $2)::float8 AS "liveWorkers"
+         (SELECT COUNT(*) FROM workers w WHERE w.batch_id = b.id AND w.heartbeat_ms >= $2 - COALESCE(
+            CASE WHEN jsonb_typeof(b.options_json::jsonb->'leaseStaleMs') = 'number' THEN (b.options_json::jsonb->>'leaseStaleMs')::float8 END, $3)
+         )::float8 AS "liveWorkers"
        FROM batches b ORDER BY b.id`,
-      [UNFINISHED_STATES, Date.now() - staleMs],
+      [UNFINISHED_STATES, Date.now(), defaultStaleMs],
     );
   }
 
