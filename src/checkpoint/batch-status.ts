@@ -3,6 +3,7 @@ import type { JobState } from './job-states.ts';
 import { actualCost, type ActualCost } from '../cost/actual-cost.ts';
 import type { PriceTable } from '../cost/price-table.ts';
 import { openStore } from './open-store.ts';
+import { recordedLeaseStaleMs } from './recorded-options.ts';
 import type { CheckpointSummary } from './summary.ts';
 import { RUN_GAUGES } from './store.ts';
 
@@ -64,8 +65,8 @@ export interface StatusOptions {
  * own default. The options schema (zod) is loaded only then, so that `status` starts fast.
  */
 async function leaseStaleMs(optionsJson: string | undefined): Promise<number> {
-  const v = optionsJson ? (JSON.parse(optionsJson) as { leaseStaleMs?: unknown }).leaseStaleMs : undefined;
-  if (typeof v === 'number') return v;
+  const recorded = recordedLeaseStaleMs(optionsJson);
+  if (recorded !== undefined) return recorded;
   const { runOptionsSchema } = await import('../options.ts');
   return runOptionsSchema.shape.leaseStaleMs.parse(undefined);
 }

@@ -4,6 +4,7 @@ import { CheckpointError, StateTransitionError } from '../../errors.ts';
 import { runOptionsSchema } from '../../options.ts';
 import { JOB_STATES, RETRYABLE_STATES, UNFINISHED_STATES, sourcesOf, type JobState } from '../job-states.ts';
 import { OUTPUT_RETRY_COUNTERS, isScheduleUpdate, type BatchMeta, type BatchStore, type JobToPoll, type JobToSend, type JobUpdate, type LostClaims, type NewJob, type OpenStoreOptions, type RetryKeyInput, type SharedBudget, type StoreReader } from '../store.ts';
+import { recordedLeaseStaleMs } from '../recorded-options.ts';
 import { PgSharedBudget } from './pg-budget.ts';
 import { connectionError, inTransaction, openPool, redactUrl } from './pg-connection.ts';
 import { assertPgSchemaReadable, migratePg } from './pg-migrations.ts';
@@ -204,18 +205,21 @@ export class PostgresStore extends PgReader implements BatchStore {
     }
   }
 
-  private batchListing(defaultStaleMs: number): Promise<BatchListing[]> {
-    // A batch run with a longer --lease-stale heartbeats less often: judged by the default, its live workers would blink out.
-    return this.rows<BatchListing>(
+  private async batchListing(defaultStaleMs: number): Promise<BatchListing[]> {
+    const rows = await this.rows<Omit<BatchListing, 'liveWorkers'> & { optionsJson: string; heartbeats: number[] }>(
       `SELECT b.id, b.input_path AS "inputPath", b.namespace, b.created_at_ms AS "createdAtMs", b.loaded_at_ms AS "loadedAtMs",
          COALESCE((SELECT SUM(n) FROM job_counts c WHERE c.batch_id = b.id), 0)::float8 AS total,
          COALESCE((SELECT SUM(n) FROM job_counts c WHERE c.batch_id = b.id AND c.state = ANY($1)), 0)::float8 AS unfinished,
-         (SELECT COUNT(*) FROM workers w WHERE w.batch_id = b.id AND w.heartbeat_ms >= $2 - COALESCE(
-            CASE WHEN jsonb_typeof(b.options_json::jsonb->'leaseStaleMs') = 'number' THEN (b.options_json::jsonb->>'leaseStaleMs')::float8 END, $3)
-         )::float8 AS "liveWorkers"
+         b.options_json AS "optionsJson", ARRAY(SELECT w.heartbeat_ms FROM workers w WHERE w.batch_id = b.id)::float8[] AS heartbeats
        FROM batches b ORDER BY b.id`,
-      [UNFINISHED_STATES, Date.now(), defaultStaleMs],
+      [UNFINISHED_STATES],
     );
+    const now = Date.now();
+    // A batch run with a longer --lease-stale heartbeats less often: judged by the default, its live workers would blink out.
+    return rows.map(({ optionsJson, heartbeats, ...b }) => {
+      const staleMs = recordedLeaseStaleMs(optionsJson) ?? defaultStaleMs;
+      return { ...b, liveWorkers: heartbeats.filter((h) => h >= now - staleMs).length };
+    });
   }
 
   /** Chooses the batch to work on; throws a CheckpointError naming the choices when an id is unknown. */
