@@ -82,7 +82,7 @@ test('a worker with another API key, an unknown batch, a SQLite --db or options 
   }
   const skewed = await runCli(['worker', '--db', db, '--batch', '1']);
   assert.equal(skewed.code, 2, skewed.stderr);
-  assert.match(skewed.stderr, /batch 1 in .* records option concurrency that this sailbatch does not accept \(.*\); run the worker with the sailbatch version that started the batch/);
+  assert.match(skewed.stderr, /batch 1 in .* records options this sailbatch does not accept: concurrency must be an integer >= 1 \(got 0\); run the worker with the sailbatch version that started the batch/);
   assert.doesNotMatch(skewed.stderr, /internal error|ZodError|sailbatch-test@/);
 });
 

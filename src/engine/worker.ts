@@ -5,6 +5,7 @@ import { openStore } from '../checkpoint/open-store.ts';
 import type { StateCounts } from '../checkpoint/store.ts';
 import { CheckpointError, EXIT, UsageError } from '../errors.ts';
 import { runOptionsSchema, workerOptionsSchema, type WorkerOptionsInput } from '../options.ts';
+import { describeOptionIssue } from '../parse-options.ts';
 import type { RequestCounts, RunnerEventMap, RunnerEvents } from './events.ts';
 import { phase, settleLoad, startHeartbeat, workBatch } from './work-batch.ts';
 
@@ -52,17 +53,17 @@ export async function runWorker(input: WorkerOptionsInput, hooks: { events?: Run
     }
     // Recorded by the run that created the batch, parsed through the same schema (with its defaults for what it lacks).
     const { apiKey: _k, random: _r, ...recorded } = JSON.parse(batch.optionsJson) as Record<string, unknown>;
-    const options = runOptionsSchema.safeParse({
+    const input = {
       ...recorded,
       apiKey: w.apiKey,
       baseUrl: w.baseUrl ?? batch.baseUrl,
       ...(w.leaseStaleMs === undefined ? {} : { leaseStaleMs: w.leaseStaleMs }),
-    });
+    };
+    const options = runOptionsSchema.safeParse(input);
     if (!options.success) {
       // Only another sailbatch (older or newer) records options this one reads otherwise.
-      const issue = options.error.issues[0]!;
       throw new CheckpointError(
-        `batch ${w.batch} in ${store.location} records option ${issue.path.join('.')} that this sailbatch does not accept (${issue.message}); ` +
+        `batch ${w.batch} in ${store.location} records options this sailbatch does not accept: ${describeOptionIssue(options.error.issues[0]!, input, (k) => k)}; ` +
           'run the worker with the sailbatch version that started the batch',
       );
     }
