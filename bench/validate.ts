@@ -18,6 +18,12 @@ import { fmt, median, sizesFrom, timed, type Measure } from './measure.ts';
 
 const SPLIT2 = fileURLToPath(new URL('./clients/split2-parse.ts', import.meta.url));
 
+/** One round: the split2 loop, then sailbatch's validation pass. */
+interface Round {
+  plain: Measure;
+  v: Measure;
+}
+
 export async function bench(): Promise<void> {
   const repeats = sizesFrom('BENCH_REPEATS', [3])[0]!;
   console.log('| lines | input | round | split2 + JSON.parse | sailbatch validation | ratio (lines/s) | CPU ms/line: split2 loop, sailbatch | ratio (CPU) | sailbatch peak RSS |');
@@ -29,7 +35,7 @@ export async function bench(): Promise<void> {
       writeWorkload(input, n - 1, ['asap']);
       appendFileSync(input, '{"input": 1}\n');
       const mb = (statSync(input).size / 1e6).toFixed(0);
-      const rounds: { plain: Measure; v: Measure }[] = [];
+      const rounds: Round[] = [];
       for (let r = 1; r <= repeats; r++) {
         const plain = await timed(['--import', 'tsx', SPLIT2, input]);
         if (plain.code !== 0) throw new Error(`split2 loop exited ${plain.code}: ${plain.stderr}`);
@@ -45,7 +51,7 @@ export async function bench(): Promise<void> {
         );
       }
       if (repeats > 1) {
-        const m = (f: (x: { plain: Measure; v: Measure }) => number) => median(rounds.map(f));
+        const m = (f: (x: Round) => number) => median(rounds.map(f));
         console.log(
           `| ${fmt(n)} | ${mb} MB | median | ${fmt(m((x) => n / x.plain.wallS))} lines/s | ${fmt(m((x) => n / x.v.wallS))} lines/s | ` +
             `**${m((x) => x.plain.wallS / x.v.wallS).toFixed(2)}×** | ${m((x) => (x.plain.cpuS * 1000) / n).toFixed(4)}, ${m((x) => (x.v.cpuS * 1000) / n).toFixed(4)} | ` +

@@ -3,13 +3,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import pg from 'pg';
 import { parse } from 'csv-parse/sync';
 import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
 import { workloadFor } from './helpers/batch.ts';
 import { REVIEW_SCHEMA, writeReviews } from './helpers/dataset.ts';
 import { simFor } from './helpers/loopback.ts';
-import { pgDatabaseFor, stopPostgres } from './helpers/postgres.ts';
+import { pgDatabaseFor, stopPostgres, withClient } from './helpers/postgres.ts';
 import { testDir } from './helpers/tmp.ts';
 import { MODEL, mismatches, readOutput } from './helpers/workload.ts';
 
@@ -73,13 +72,7 @@ test('a worker with another API key, an unknown batch, a SQLite --db or options 
   assert.equal(sqlite.code, 2);
   assert.match(sqlite.stderr, /must be a postgres:\/\/ URL/);
   // Options recorded by a sailbatch that accepts what this one does not (here, no concurrency at all).
-  const c = new pg.Client({ connectionString: db });
-  await c.connect();
-  try {
-    await c.query(`UPDATE batches SET options_json = jsonb_set(options_json::jsonb, '{concurrency}', '0')::text WHERE id = 1`);
-  } finally {
-    await c.end();
-  }
+  await withClient(db, (c) => c.query(`UPDATE batches SET options_json = jsonb_set(options_json::jsonb, '{concurrency}', '0')::text WHERE id = 1`));
   const skewed = await runCli(['worker', '--db', db, '--batch', '1']);
   assert.equal(skewed.code, 2, skewed.stderr);
   assert.match(skewed.stderr, /batch 1 in .* records options this sailbatch does not accept: concurrency must be an integer >= 1 \(got 0\); run the worker with the sailbatch version that started the batch/);
@@ -92,16 +85,12 @@ test('batches counts a worker live by its batch\'s own --lease-stale, not by the
   const run = await runCli(['run', input, '-o', output, '--db', db, '--base-url', sim.url, ...polls, '--lease-stale', '120s']);
   assert.equal(run.code, 0, run.stderr);
   // Heartbeats every 40 s: one 60 s old is live under 120 s (not under the default 30 s); one 130 s old is not.
-  const c = new pg.Client({ connectionString: db });
-  await c.connect();
-  try {
-    const now = Date.now();
+  const now = Date.now();
+  await withClient(db, async (c) => {
     for (const [owner, age] of [['recent', 60_000], ['gone', 130_000]] as const) {
       await c.query('INSERT INTO workers (batch_id, owner, host, pid, started_at_ms, heartbeat_ms) VALUES (1, $1, $2, 1, $3, $3)', [owner, 'host', now - age]);
     }
-  } finally {
-    await c.end();
-  }
+  });
   const listed = await runCli(['batches', '--db', db, '--json']);
   assert.equal(listed.code, 0, listed.stderr);
   assert.deepEqual((JSON.parse(listed.stdout) as { batches: { liveWorkers: number }[] }).batches.map((b) => b.liveWorkers), [1]);

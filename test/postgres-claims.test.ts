@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import pg from 'pg';
 import { redactUrl } from '../src/checkpoint/postgres/pg-connection.ts';
 import { PG_SCHEMA_VERSION } from '../src/checkpoint/postgres/pg-migrations.ts';
 import { PostgresStore } from '../src/checkpoint/postgres/postgres-store.ts';
 import { JOB_STATES } from '../src/checkpoint/job-states.ts';
 import type { NewJob } from '../src/checkpoint/store.ts';
-import { pgDatabaseFor, stopPostgres } from './helpers/postgres.ts';
+import { pgDatabaseFor, stopPostgres, withClient } from './helpers/postgres.ts';
 
 after(stopPostgres);
 
@@ -54,11 +53,10 @@ test('two stores opening a fresh database at once migrate it once; a reopen is a
   const url = await pgDatabaseFor(t);
   const stores = await Promise.all([PostgresStore.open(url), PostgresStore.open(url), PostgresStore.open(url)]);
   await Promise.all(stores.map((s) => s.close()));
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  assert.equal((await c.query('SELECT version FROM sailbatch_schema')).rows[0].version, PG_SCHEMA_VERSION);
-  await c.query('UPDATE sailbatch_schema SET version = version + 1');
-  await c.end();
+  await withClient(url, async (c) => {
+    assert.equal((await c.query('SELECT version FROM sailbatch_schema')).rows[0].version, PG_SCHEMA_VERSION);
+    await c.query('UPDATE sailbatch_schema SET version = version + 1');
+  });
   await assert.rejects(PostgresStore.open(url), new RegExp(`schema v${PG_SCHEMA_VERSION + 1}, this build supports v${PG_SCHEMA_VERSION}; upgrade sailbatch`));
 });
 

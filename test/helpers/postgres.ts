@@ -84,8 +84,9 @@ function startServer(): Promise<Server> {
   return startEmbedded();
 }
 
-async function admin<T>(adminUrl: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: adminUrl });
+/** `fn` with a client of the database at `url`, closed after. */
+export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
     return await fn(c);
@@ -101,10 +102,10 @@ export async function createDatabase(): Promise<{ url: string; drop: () => Promi
   server ??= startServer();
   const { adminUrl } = await server;
   const name = `sailbatch_test_${process.pid}_${++counter}`;
-  await admin(adminUrl, (c) => c.query(`CREATE DATABASE ${name}`));
+  await withClient(adminUrl, (c) => c.query(`CREATE DATABASE ${name}`));
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => {}) };
+  return { url: url.toString(), drop: () => withClient(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => {}) };
 }
 
 /** A fresh, empty database for one test; its URL. Dropped (with its connections) when the test ends. */
