@@ -113,9 +113,8 @@ export class PollSchedule {
    * sent before the first polls reported had their first poll planned from the early estimate:
    * at a few thousand submissions a second, thousands of them fall due long before a slow server
    * is done, each for a GET that finds it running. A first poll due well before the present
-   * estimate (POSTPONE_BELOW) is moved to it, without a GET. Only while
-   * learning: otherwise the plan was made with the same delay, and a webhook's "poll now" is
-   * never put off.
+   * estimate (POSTPONE_BELOW) is moved to it, without a GET. Only while learning: otherwise the
+   * plan was made with the same delay, and a webhook's "poll now" is never put off.
    */
   postponedFirstPoll(window: string | null, submittedAtMs: number, nowMs: number): number | null {
     if (!this.learns || nowMs >= submittedAtMs + POSTPONE_BELOW * this.firstPollMs(window)) return null;
