@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { copyFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
@@ -7,7 +8,7 @@ import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/checkpoint/sqlite/sqlite-store.ts';
 import { processStartTime } from '../src/process-liveness.ts';
 import { CheckpointBusyError, CheckpointError } from '../src/errors.ts';
-import { finished, newJob as job, submitted } from './helpers/stores.ts';
+import { batchMeta, finished, newJob as job, submitted } from './helpers/stores.ts';
 import { testDir } from './helpers/tmp.ts';
 
 // What only the SQLite store has: its file and pragmas, its one-runner lease (by pid, start time
@@ -46,6 +47,40 @@ describe('opening', () => {
     const b = openCp(t, file);
     assert.equal(await b.total(), 2);
     assert.equal((await b.job(1))?.customId, 'req-1');
+  });
+});
+
+describe('loading', () => {
+  test('syncs wait while a batch loads; it is marked loaded only once the whole load is in the database file', async (t) => {
+    const dir = testDir(t);
+    const file = join(dir, 'cp.sqlite');
+    const cp = openCp(t, file);
+    const db = (cp as unknown as { db: Database.Database }).db;
+    // What survives without the WAL: a copy of the database file alone.
+    let copies = 0;
+    const fileAlone = () => {
+      const copy = join(dir, `copy-${copies++}.sqlite`);
+      copyFileSync(file, copy);
+      const d = new Database(copy);
+      try {
+        if (d.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'jobs'").get() === undefined) return undefined;
+        return d.prepare('SELECT (SELECT COUNT(*) FROM jobs) AS jobs, input_bytes AS inputBytes, loaded_at_ms AS loadedAtMs FROM batch').get() as
+          | { jobs: number; inputBytes: number; loadedAtMs: number | null }
+          | undefined;
+      } finally {
+        d.close();
+      }
+    };
+
+    await cp.createBatch(batchMeta());
+    assert.equal(db.pragma('synchronous', { simple: true }), 0, 'OFF while loading');
+    await cp.insertJobs(Array.from({ length: 50 }, (_, i) => job(i)));
+    assert.equal(fileAlone()?.jobs ?? 0, 0, 'the load is still in the WAL');
+
+    await cp.markLoaded(1234, 'sha-in');
+    assert.equal(db.pragma('synchronous', { simple: true }), 1, 'NORMAL once loaded');
+    assert.deepEqual(fileAlone(), { jobs: 50, inputBytes: 1234, loadedAtMs: null }, 'the load, not yet the mark, is in the file');
+    assert.equal(typeof (await cp.batch())?.loadedAtMs, 'number');
   });
 });
 

@@ -13,7 +13,8 @@ function writeStatements(db: Database.Database) {
        VALUES (1, @inputPath, @inputBytes, @inputSha256, @namespace, @keySalt, @keyFingerprint,
          @baseUrl, @optionsJson, @createdAtMs, NULL)`,
     ),
-    markLoaded: db.prepare('UPDATE batch SET loaded_at_ms = @now, input_bytes = @inputBytes, input_sha256 = @inputSha256 WHERE id = 1'),
+    recordInput: db.prepare('UPDATE batch SET input_bytes = ?, input_sha256 = ? WHERE id = 1'),
+    markLoaded: db.prepare('UPDATE batch SET loaded_at_ms = ? WHERE id = 1'),
     setKey: db.prepare('UPDATE batch SET key_salt = @salt, key_fingerprint = @fingerprint WHERE id = 1'),
     bump: db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value'),
     set: db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value'),
@@ -44,8 +45,13 @@ export class SqliteBatchRecord {
     this.w.insert.run(meta);
   }
 
-  markLoaded(inputBytes: number, inputSha256: string): void {
-    this.w.markLoaded.run({ now: Date.now(), inputBytes, inputSha256 });
+  /** The size and hash of the input as the load read it. */
+  recordInput(inputBytes: number, inputSha256: string): void {
+    this.w.recordInput.run(inputBytes, inputSha256);
+  }
+
+  markLoaded(): void {
+    this.w.markLoaded.run(Date.now());
   }
 
   setKey(salt: string, fingerprint: string): void {

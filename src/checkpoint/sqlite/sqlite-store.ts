@@ -22,7 +22,7 @@ import {
 import { toSummary, type CheckpointSummary, type ModelFigures } from '../summary.ts';
 import { SqliteBatchRecord } from './batch-record.ts';
 import { storageError, withStorageErrors } from './storage-errors.ts';
-import { openDatabase } from './connection.ts';
+import { deferSyncs, openDatabase, restoreSyncs } from './connection.ts';
 import { SqliteJobStore } from './job-store.ts';
 import { SqliteKeyBookkeeping } from './key-bookkeeping.ts';
 import { SqliteLease } from './lease.ts';
@@ -95,16 +95,21 @@ export class SqliteStore implements BatchStore {
     return this.batchRecord.meta();
   }
 
-  /** Always true: a SQLite checkpoint holds one batch, and the lease admits one run to create it. */
+  /** Always true: a SQLite checkpoint holds one batch, and the lease admits one run to create it. Its load follows, with syncs deferred. */
   createBatch(meta: Omit<BatchMeta, 'loadedAtMs'>): Promise<boolean> {
     return this.write(() => {
       this.batchRecord.create(meta);
+      deferSyncs(this.db);
       return true;
     });
   }
 
+  /** The load is on disk before the batch says it is loaded, and so before anything is sent. */
   markLoaded(inputBytes: number, inputSha256: string): Promise<void> {
-    return this.write(() => this.batchRecord.markLoaded(inputBytes, inputSha256));
+    return this.write(() => {
+      restoreSyncs(this.db, this.location, () => this.batchRecord.recordInput(inputBytes, inputSha256));
+      this.batchRecord.markLoaded();
+    });
   }
 
   insertJobs(jobs: readonly NewJob[]): Promise<NewJob[]> {
