@@ -70,6 +70,17 @@ test('validation workers store exactly the jobs and report exactly the issues th
   }
 });
 
+test("a body is stored, and so sent, with its keys in the line's order: a JSON schema's property order is the order the model writes them in", async (t) => {
+  const file = join(testDir(t), 'order.jsonl');
+  const schema = { type: 'object', properties: { reasoning: { type: 'string' }, answer: { enum: ['yes', 'no'] } }, required: ['reasoning', 'answer'] };
+  const body = { model: MODEL, input: 'Is it so?', text: { format: { type: 'json_schema', name: 'verdict', schema } }, max_output_tokens: 64 };
+  writeFileSync(file, `${JSON.stringify({ custom_id: 'q1', method: 'POST', url: '/v1/responses', body })}\n`);
+  const { jobs } = await load(file, 0, false);
+  const stored = JSON.parse(jobs[0]!.body!) as typeof body;
+  assert.deepEqual(Object.keys(stored.text.format.schema.properties), ['reasoning', 'answer']);
+  assert.deepEqual(Object.keys(stored).slice(0, 4), ['model', 'input', 'text', 'max_output_tokens']);
+});
+
 /** Runs the helper process that stops a load midway; it must end by itself, every worker gone. */
 function stopMidway(mode: 'abort' | 'fail', file: string): Promise<{ code: number | null; out: Record<string, unknown> }> {
   const script = fileURLToPath(new URL('./helpers/validation-child.ts', import.meta.url));
