@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { SqliteStore } from '../src/checkpoint/sqlite/sqlite-store.ts';
 import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
 import { killAtInferences } from './helpers/kill.ts';
 import { simFor } from './helpers/loopback.ts';
 import { workloadFor } from './helpers/batch.ts';
+import { newJob } from './helpers/stores.ts';
 import { testDir } from './helpers/tmp.ts';
 import { mismatches, readOutput, writeWorkload } from './helpers/workload.ts';
 
@@ -42,6 +44,17 @@ test('rerunning a finished batch sends no POST and rewrites the same output', as
   assert.equal(second.code, 0, second.stderr);
   assert.equal(sim.stats().posts, posts, 'no POST on a rerun of a finished batch');
   assert.deepEqual(readFileSync(output), firstBytes);
+});
+
+test('a checkpoint holding jobs but no batch (what an OS crash can leave of a load, which does not wait for the disk) is started over', async (t) => {
+  const { sim, input, output, expected } = await workloadFor(t, 20);
+  const leftover = SqliteStore.open(`${output}.checkpoint.sqlite`);
+  await leftover.insertJobs(Array.from({ length: 5 }, (_, i) => newJob(i, { customId: `job-${String(i).padStart(6, '0')}` })));
+  await leftover.close();
+  const r = await runCli(['run', input, '-o', output, '--base-url', sim.url, ...fastFlags]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(mismatches(readOutput(output), expected), []);
+  assert.equal(sim.stats().inferences, 20);
 });
 
 test('a checkpoint reused with a modified input file is refused with what to do', async (t) => {

@@ -213,8 +213,10 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
   try {
     await cp.acquireLease(owner, o.leaseStaleMs);
     let batch = await settleLoad(cp, owner, o.leaseStaleMs, events);
-    if (!batch && (await cp.batch())) {
-      // A load that never finished sent nothing: start it over.
+    // A load that never finished sent nothing: start it over. A SQLite checkpoint holds nothing
+    // but its one batch, so without a loaded one it starts as a new file: an OS crash during a
+    // load (which does not wait for the disk) may have kept some of its jobs and lost its batch row.
+    if (!batch && (!shared || (await cp.batch()))) {
       await cp.destroy();
       cp = undefined;
       cp = await openIt();

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { accessSync, closeSync, constants, existsSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CheckpointError } from '../../errors.ts';
 import { assertSchemaReadable, migrate } from './migrations.ts';
 
@@ -39,25 +40,33 @@ export function deferSyncs(db: Database.Database): void {
   db.pragma('synchronous = OFF');
 }
 
-/** How often a checkpoint that readers held up is tried again before the load gives up. */
-const DURABLE_ATTEMPTS = 3;
+/**
+ * How often a checkpoint held up is tried again before the load gives up, and the wait before the
+ * first retry (doubled each time): readers hold a FULL checkpoint up through the busy timeout, but
+ * another connection's checkpoint (one closing its handle) makes it give up at once.
+ */
+const DURABLE_ATTEMPTS = 4;
+const DURABLE_RETRY_MS = 250;
 
 /**
  * Puts back the running mode's syncs, with everything written so far on disk. A checkpoint under
  * OFF copied pages to the database file without syncing it, then let the WAL start over on top of
  * their frames. A FULL checkpoint syncs the WAL, copies its frames and syncs the database file,
  * which takes those earlier pages to disk too. SQLite syncs nothing when no frame is left to
- * copy, so the caller must have committed a write since turning syncs back on.
+ * copy, so `write` must change the database (a write of the values a row already has writes no
+ * frame); the commit after it may itself checkpoint, then under NORMAL, with the same syncs.
  */
-export function restoreSyncs(db: Database.Database, file: string, write: () => void): void {
+export async function restoreSyncs(db: Database.Database, file: string, write: () => void): Promise<void> {
   db.pragma('synchronous = NORMAL');
   write();
   for (let attempt = 1; ; attempt++) {
     const [r] = db.pragma('wal_checkpoint(FULL)') as { busy: number; log: number; checkpointed: number }[];
-    if (r!.busy === 0 && r!.checkpointed === r!.log) return;
+    // -1: not in WAL mode (a file system without shared memory), where that NORMAL commit synced the file itself.
+    if (r!.log === -1 || (r!.busy === 0 && r!.checkpointed === r!.log)) return;
     if (attempt === DURABLE_ATTEMPTS) {
       throw new CheckpointError(`${file}: could not write the loaded batch to disk while other processes kept reading the checkpoint; rerun this command (it loads the input again)`);
     }
+    await sleep(DURABLE_RETRY_MS * 2 ** (attempt - 1));
   }
 }
 

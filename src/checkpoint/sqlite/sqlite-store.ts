@@ -104,12 +104,15 @@ export class SqliteStore implements BatchStore {
     });
   }
 
-  /** The load is on disk before the batch says it is loaded, and so before anything is sent. */
-  markLoaded(inputBytes: number, inputSha256: string): Promise<void> {
-    return this.write(() => {
-      restoreSyncs(this.db, this.location, () => this.batchRecord.recordInput(inputBytes, inputSha256));
-      this.batchRecord.markLoaded();
-    });
+  /**
+   * The load is on disk before the batch says it is loaded, and so before anything is sent. The
+   * write before the sync is the input's hash, which a SQLite batch is created without (the runner
+   * hashes the file while loading it).
+   */
+  async markLoaded(inputBytes: number, inputSha256: string): Promise<void> {
+    this.writable();
+    await restoreSyncs(this.db, this.location, () => this.batchRecord.recordInput(inputBytes, inputSha256));
+    this.batchRecord.markLoaded();
   }
 
   insertJobs(jobs: readonly NewJob[]): Promise<NewJob[]> {
