@@ -198,6 +198,8 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
   // A database holds many batches, told apart by their input: its digest names the batch to join.
   const inputSha256 = shared ? await sha256File(o.input) : '';
   const openIt = () => openStore(db, shared ? { batch: { inputSha256, namespace: o.namespace } } : {});
+  // A SQLite file found here, not made by this run, is what an earlier run left (see below).
+  const foundFile = !shared && (await stat(db).then(() => true, () => false));
   let cp: BatchStore | undefined = await openIt();
   const location = cp.location;
   const owner = randomUUID();
@@ -214,9 +216,10 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
     await cp.acquireLease(owner, o.leaseStaleMs);
     let batch = await settleLoad(cp, owner, o.leaseStaleMs, events);
     // A load that never finished sent nothing: start it over. A SQLite checkpoint holds nothing
-    // but its one batch, so without a loaded one it starts as a new file: an OS crash during a
-    // load (which does not wait for the disk) may have kept some of its jobs and lost its batch row.
-    if (!batch && (!shared || (await cp.batch()))) {
+    // but its one batch, so a file found without a loaded one starts over as a new file: an OS
+    // crash during a load (which does not wait for the disk) may have kept some of its jobs and
+    // lost its batch row. A file this run has just made is used as it is.
+    if (!batch && (shared ? (await cp.batch()) !== undefined : foundFile)) {
       await cp.destroy();
       cp = undefined;
       cp = await openIt();
