@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { idempotencyKey } from '../src/api/idempotency-key.ts';
 import { JOB_STATES, TRANSITIONS, type JobState } from '../src/checkpoint/job-states.ts';
 import type { BatchStore, JobUpdate } from '../src/checkpoint/store.ts';
 import { StateTransitionError } from '../src/errors.ts';
@@ -90,6 +91,18 @@ for (const kind of STORE_KINDS) {
       assert.equal(await store.job(57), undefined);
       assert.equal((await store.job(121))?.customId, 'req-120', 'an id free when its line comes is stored, even under another line number');
       assert.equal(await store.lineOfCustomId('req-100'), 101);
+    });
+
+    test('a pending job loaded without its key is read with its first attempt\'s key; an invalid line has none', async (t) => {
+      const { store } = await storeFor(kind, t, batchMeta({ namespace: 'ns-derived' }));
+      const bad = newJob(2, { customId: 'req-bad', body: null, bodySha256: null, state: S.invalid, idempotencyKey: null, errorCode: 'invalid_line', errorMessage: 'bad json' });
+      assert.deepEqual(await store.insertJobs([newJob(0, { idempotencyKey: null }), newJob(1), bad]), []);
+      const derived = idempotencyKey({ namespace: 'ns-derived', customId: 'req-0', attempt: 0, bodySha256: 'sha-0' });
+      assert.equal((await store.job(0))?.idempotencyKey, derived);
+      assert.equal((await store.job(1))?.idempotencyKey, 'key-1-a0', 'a key given is kept');
+      assert.equal((await store.job(2))?.idempotencyKey, null);
+      assert.deepEqual((await store.resultsPage(-1, 10)).map((r) => r.idempotencyKey), [derived, 'key-1-a0', null]);
+      assert.deepEqual((await store.claimPending(10)).map((j) => [j.idx, j.idempotencyKey]), [[0, derived], [1, 'key-1-a0']]);
     });
 
     test('invalid lines without a customId do not collide, and are never handed out', async (t) => {

@@ -45,7 +45,7 @@ async function load(file: string, workers: number, skipInvalid: boolean, plan?: 
   const sink = new MemorySink();
   const issues: InputIssue[] = [];
   const source = new RequestLineSource(file, { defaults: { completionWindow: '24h', model: MODEL }, plan }, EVERY_LINE_MAX_BYTES, workers);
-  const outcome = await loadJobs(sink, source, { namespace: 'ns', skipInvalid, onIssue: (i) => issues.push(i) }).catch((e: Error) => `${e.name}: ${e.message}`);
+  const outcome = await loadJobs(sink, source, { skipInvalid, onIssue: (i) => issues.push(i) }).catch((e: Error) => `${e.name}: ${e.message}`);
   return { outcome, issues, jobs: sink.jobs.sort((a, b) => a.idx - b.idx) };
 }
 

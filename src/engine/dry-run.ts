@@ -138,7 +138,6 @@ async function dryRun(o: z.output<typeof dryRunOptionsSchema>, hooks: RunHooks):
 
   const sink = new TallySink();
   await loadJobs(sink, (await recipeFor(o)).source, {
-    namespace: o.namespace,
     skipInvalid: o.skipInvalid,
     onIssue: hooks.onIssue,
     signal: hooks.signal,

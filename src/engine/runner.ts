@@ -248,7 +248,6 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       if (created) {
         try {
           const loaded = await loadJobs(store, recipe.source, {
-            namespace: o.namespace,
             skipInvalid: o.skipInvalid,
             onIssue: hooks.onIssue,
             signal: hooks.signal,

@@ -1,9 +1,8 @@
-import { idempotencyKey } from '../api/idempotency-key.ts';
 import { JOB_STATES } from '../checkpoint/job-states.ts';
 import type { NewJob } from '../checkpoint/store.ts';
 import type { Problem } from './normalize.ts';
 
-/** A request made ready to store: everything of its job but its place (`idx`) and its idempotency key, which the loader gives it. */
+/** A request made ready to store: everything of its job but its place (`idx`), which the loader gives it. */
 export type PreparedJob = Pick<NewJob, 'lineNo' | 'url' | 'body' | 'bodySha256' | 'completionWindow'> & {
   customId: string;
   model: string | null;
@@ -63,24 +62,22 @@ export interface JobBatchVisitor {
 
 /**
  * Visits the entries of `batch` in order, each at the next idx from `idx`; returns the idx after
- * them. A job's idempotency key is derived here, on the main thread, which has the time for it
- * while a validation worker has the rest of each line's work.
+ * them. A job goes without its first attempt's idempotency key, which the store derives from the
+ * rest (see NewJob).
  */
-export function readJobBatch(batch: JobBatch, idx: number, namespace: string, visit: JobBatchVisitor): number {
+export function readJobBatch(batch: JobBatch, idx: number, visit: JobBatchVisitor): number {
   for (let i = 0; i < batch.length; idx++) {
     if (batch[i] === JOB) {
-      const customId = batch[i + 2] as string;
-      const bodySha256 = batch[i + 5] as string;
       visit.job({
         idx,
         lineNo: batch[i + 1] as number,
-        customId,
+        customId: batch[i + 2] as string,
         url: batch[i + 3] as string,
         body: batch[i + 4] as string,
-        bodySha256,
+        bodySha256: batch[i + 5] as string,
         completionWindow: batch[i + 6] as string,
         state: JOB_STATES.pending,
-        idempotencyKey: idempotencyKey({ namespace, customId, attempt: 0, bodySha256 }),
+        idempotencyKey: null,
         model: batch[i + 7] as string | null,
         sample: batch[i + 8] as number | null,
         sourceRow: batch[i + 9] as string | null,

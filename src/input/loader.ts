@@ -6,7 +6,6 @@ import type { LineSource } from './line-source.ts';
 import { countOf } from '../human-format.ts';
 
 export interface LoadOptions {
-  namespace: string;
   /** Store invalid lines as `invalid` jobs instead of failing the load. */
   skipInvalid: boolean;
   /** Called for every invalid line, in input order, once the page of jobs it is in has been stored: little about them is held in memory. */
@@ -32,7 +31,7 @@ const KEEP_ISSUES = 20;
 
 /**
  * The one job loader: every entry of a source becomes a job in the checkpoint (requests as
- * `pending` with their idempotency key, invalid items as `invalid` when skipping), in input
+ * `pending`, invalid items as `invalid` when skipping), in input
  * order, inserted in pages. Duplicate custom_ids are found by the insert itself, and reported in
  * input order among the other invalid items. Throws
  * InputError after the whole source was read if any item is invalid and the user did not opt
@@ -118,7 +117,7 @@ export async function loadJobs(cp: JobSink, source: LineSource, o: LoadOptions):
 
   try {
     for await (const batch of source.batches()) {
-      idx = readJobBatch(batch, idx, o.namespace, visitor);
+      idx = readJobBatch(batch, idx, visitor);
       if (buffer.length >= INSERT_EVERY || pending.length >= INSERT_EVERY) {
         await flush();
         o.onProgress?.({ lines: line, bytes: source.bytesRead });

@@ -27,7 +27,7 @@ if (mode === 'abort') {
     },
     lineOfCustomId: async () => undefined,
   };
-  const load = loadJobs(sink, new RequestLineSource(file, options, 1 << 20, 2), { namespace: 'ns', skipInvalid: false, signal: abort.signal, onProgress: () => abort.abort() });
+  const load = loadJobs(sink, new RequestLineSource(file, options, 1 << 20, 2), { skipInvalid: false, signal: abort.signal, onProgress: () => abort.abort() });
   const e = (await load.catch((err: unknown) => err)) as Error;
   outcome = { error: e.name, message: e.message, stored };
 } else {

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
+import { idempotencyKey } from '../../api/idempotency-key.ts';
 import { CheckpointError, StateTransitionError } from '../../errors.ts';
 import { runOptionsSchema } from '../../options.ts';
 import { JOB_STATES, RETRYABLE_STATES, UNFINISHED_STATES, sourcesOf, type JobState } from '../job-states.ts';
@@ -136,6 +137,8 @@ export class PostgresStore extends PgReader implements BatchStore {
    */
   private readonly held = new Set<number>();
   private sharedBudget: PgSharedBudget | undefined;
+  /** A batch's namespace, read once a job loaded without its key needs it. */
+  private namespaceOf: { batch: number; namespace: string } | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -289,9 +292,27 @@ export class PostgresStore extends PgReader implements BatchStore {
     ]);
   }
 
-  async insertJobs(jobs: readonly NewJob[]): Promise<NewJob[]> {
+  private async namespace(): Promise<string> {
+    const batch = this.batchOrThrow;
+    if (this.namespaceOf?.batch !== batch) {
+      const [r] = await this.rows<{ namespace: string }>('SELECT namespace FROM batches WHERE id = $1', [batch]);
+      this.namespaceOf = { batch, namespace: r!.namespace };
+    }
+    return this.namespaceOf.namespace;
+  }
+
+  /**
+   * Jobs loaded without their key get it here, stored as SQLite's reads derive it: the claim
+   * queries hand out a page of rows as they are, and several workers read them.
+   */
+  async insertJobs(given: readonly NewJob[]): Promise<NewJob[]> {
     this.writable();
-    if (jobs.length === 0) return [];
+    if (given.length === 0) return [];
+    const jobs: NewJob[] = [];
+    for (const j of given) {
+      if (j.idempotencyKey !== null || j.customId === null || j.bodySha256 === null) jobs.push(j);
+      else jobs.push({ ...j, idempotencyKey: idempotencyKey({ namespace: await this.namespace(), customId: j.customId, attempt: 0, bodySha256: j.bodySha256 }) });
+    }
     const col = <K extends keyof NewJob>(k: K) => jobs.map((j) => j[k] ?? null);
     const r = await this.rows<{ idx: number }>(
       `INSERT INTO jobs (batch_id, idx, line_no, custom_id, url, body, body_sha256, completion_window, state, idempotency_key,

@@ -3,6 +3,7 @@ import { accessSync, closeSync, constants, existsSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { idempotencyKey } from '../../api/idempotency-key.ts';
 import { CheckpointError } from '../../errors.ts';
 import { assertSchemaReadable, migrate } from './migrations.ts';
 
@@ -14,7 +15,20 @@ import { assertSchemaReadable, migrate } from './migrations.ts';
  */
 const BetterSqlite3 = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
 
+/**
+ * `attempt_key(namespace, custom_id, attempt, body_sha256)`: a job's idempotency key, for the
+ * reads of a job loaded without it (schema v7); NULL for a job without a request (an invalid line).
+ */
+function defineAttemptKey(db: Database.Database): void {
+  db.function('attempt_key', { deterministic: true }, (namespace: unknown, customId: unknown, attempt: unknown, bodySha256: unknown) =>
+    typeof customId === 'string' && typeof bodySha256 === 'string'
+      ? idempotencyKey({ namespace: namespace as string, customId, attempt: attempt as number, bodySha256 })
+      : null,
+  );
+}
+
 function configure(db: Database.Database, file: string, readonly: boolean): void {
+  defineAttemptKey(db);
   if (readonly) {
     db.pragma('busy_timeout = 5000');
     assertSchemaReadable(db, file);

@@ -8,17 +8,20 @@ const S = JOB_STATES;
 
 const inList = (states: readonly JobState[]) => states.map((s) => `'${s}'`).join(', ');
 
+/** A job loaded without its key has it derived (migration v7); the batch's namespace is read once per statement. */
+const KEY = 'COALESCE(idempotency_key, attempt_key((SELECT namespace FROM batch), custom_id, attempt, body_sha256)) AS idempotencyKey';
+
 /** Rows come out camelCase straight from SQL: no per-row mapping in JS. */
 const ROW = `idx, line_no AS lineNo, custom_id AS customId, url, body, body_sha256 AS bodySha256,
-  completion_window AS completionWindow, state, attempt, idempotency_key AS idempotencyKey,
+  completion_window AS completionWindow, state, attempt, ${KEY},
   response_id AS responseId, api_status AS apiStatus, status_code AS statusCode, request_id AS requestId,
   result, error_code AS errorCode, error_message AS errorMessage, parsed, source_row AS sourceRow, model, sample,
   submitted_at_ms AS submittedAtMs,
   next_poll_at_ms AS nextPollAtMs, poll_count AS pollCount, finished_at_ms AS finishedAtMs, updated_at_ms AS updatedAtMs`;
-const RESULT = `idx, line_no AS lineNo, custom_id AS customId, state, idempotency_key AS idempotencyKey, status_code AS statusCode,
+const RESULT = `idx, line_no AS lineNo, custom_id AS customId, state, ${KEY}, status_code AS statusCode,
   request_id AS requestId, result, error_code AS errorCode, error_message AS errorMessage, parsed, source_row AS sourceRow, model, sample`;
 const WORK = 'idx, line_no AS lineNo, custom_id AS customId, url, completion_window AS completionWindow, state, attempt';
-const TO_SEND = `${WORK}, body, idempotency_key AS idempotencyKey`;
+const TO_SEND = `${WORK}, body, ${KEY}`;
 const TO_POLL = `${WORK}, body, response_id AS responseId, api_status AS apiStatus, submitted_at_ms AS submittedAtMs, poll_count AS pollCount`;
 
 const ERROR_STATES = TERMINAL_STATES.filter((s) => s !== S.completed);
