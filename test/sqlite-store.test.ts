@@ -82,6 +82,12 @@ describe('loading', () => {
     assert.deepEqual(fileAlone(), { jobs: 50, inputBytes: 1234, loadedAtMs: null }, 'the load, not yet the mark, is in the file');
     assert.equal(typeof (await cp.batch())?.loadedAtMs, 'number');
   });
+  test('jobs without a batch (a load an OS crash cut short) have no key to read: the read says so instead of deriving one', async (t) => {
+    const cp = openCp(t);
+    await cp.insertJobs([job(0, { idempotencyKey: null }), job(1)]);
+    await assert.rejects(cp.job(0), (e: unknown) => e instanceof CheckpointError && /holds jobs but no batch/.test(e.message));
+    assert.equal((await cp.job(1))?.idempotencyKey, 'key-1-a0', 'a stored key needs no batch');
+  });
 });
 
 describe('claims', () => {

@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { idempotencyKey } from '../src/api/idempotency-key.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bodySha256, idempotencyKey } from '../src/api/idempotency-key.ts';
 import { JOB_STATES, TRANSITIONS, type JobState } from '../src/checkpoint/job-states.ts';
 import type { BatchStore, JobUpdate } from '../src/checkpoint/store.ts';
 import { StateTransitionError } from '../src/errors.ts';
+import { loadJobs } from '../src/input/loader.ts';
+import { RequestLineSource } from '../src/input/request-lines.ts';
 import { stopPostgres } from './helpers/postgres.ts';
+import { testDir } from './helpers/tmp.ts';
+import { MODEL } from './helpers/workload.ts';
 import {
   STORE_KINDS,
   batchMeta,
@@ -93,16 +99,36 @@ for (const kind of STORE_KINDS) {
       assert.equal(await store.lineOfCustomId('req-100'), 101);
     });
 
-    test('a pending job loaded without its key is read with its first attempt\'s key; an invalid line has none', async (t) => {
-      const { store } = await storeFor(kind, t, batchMeta({ namespace: 'ns-derived' }));
-      const bad = newJob(2, { customId: 'req-bad', body: null, bodySha256: null, state: S.invalid, idempotencyKey: null, errorCode: 'invalid_line', errorMessage: 'bad json' });
-      assert.deepEqual(await store.insertJobs([newJob(0, { idempotencyKey: null }), newJob(1), bad]), []);
-      const derived = idempotencyKey({ namespace: 'ns-derived', customId: 'req-0', attempt: 0, bodySha256: 'sha-0' });
-      assert.equal((await store.job(0))?.idempotencyKey, derived);
-      assert.equal((await store.job(1))?.idempotencyKey, 'key-1-a0', 'a key given is kept');
-      assert.equal((await store.job(2))?.idempotencyKey, null);
-      assert.deepEqual((await store.resultsPage(-1, 10)).map((r) => r.idempotencyKey), [derived, 'key-1-a0', null]);
-      assert.deepEqual((await store.claimPending(10)).map((j) => [j.idx, j.idempotencyKey]), [[0, derived], [1, 'key-1-a0']]);
+    test('a loaded file\'s jobs are read with their first attempt\'s key, by the writer and by a reader; invalid lines have none', async (t) => {
+      const { store, openReader } = await storeFor(kind, t, batchMeta({ namespace: 'ns-derived' }));
+      const file = join(testDir(t), 'in.jsonl');
+      writeFileSync(
+        file,
+        [
+          { custom_id: 'a', method: 'POST', url: '/v1/responses', body: { model: MODEL, input: 'one' } },
+          { custom_id: 'b', input: 'two' },
+          { custom_id: 'a', input: 'three' },
+          { custom_id: 'c', input: 3 },
+        ]
+          .map((l) => JSON.stringify(l))
+          .join('\n'),
+      );
+      const source = new RequestLineSource(file, { defaults: { completionWindow: '24h', model: MODEL } }, 1 << 20, 0);
+      await loadJobs(store, source, { skipInvalid: true });
+      // What the key must be: the documented derivation from the line's body as stored (and sent).
+      const keyOf = (customId: string, body: string, attempt = 0) => idempotencyKey({ namespace: 'ns-derived', customId, attempt, bodySha256: bodySha256(JSON.parse(body)) });
+      const [a, b] = [(await store.job(0))!, (await store.job(1))!];
+      const expected = [keyOf('a', a.body!), keyOf('b', b.body!), null, null];
+      for (const s of [store, await openReader()]) {
+        assert.deepEqual((await s.resultsPage(-1, 10)).map((r) => r.idempotencyKey), expected);
+        assert.deepEqual(await Promise.all([0, 1, 2, 3].map(async (i) => (await s.job(i))!.idempotencyKey)), expected);
+      }
+      assert.deepEqual((await store.claimPending(10)).map((j) => [j.idx, j.idempotencyKey]), [[0, expected[0]], [1, expected[1]]]);
+      await store.release([0, 1]);
+      await claimAndApply(store, [finished(1, S.failed)]);
+      assert.equal(await store.requeueUnsuccessful((j) => idempotencyKey({ namespace: 'ns-derived', ...j })), 1);
+      assert.equal((await store.job(1))!.idempotencyKey, keyOf('b', b.body!, 1), 'a requeued job has its next attempt\'s key');
+      assert.equal((await store.job(0))!.idempotencyKey, expected[0]);
     });
 
     test('invalid lines without a customId do not collide, and are never handed out', async (t) => {

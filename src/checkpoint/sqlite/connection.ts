@@ -18,17 +18,21 @@ const BetterSqlite3 = createRequire(import.meta.url)('better-sqlite3') as typeof
 /**
  * `attempt_key(namespace, custom_id, attempt, body_sha256)`: a job's idempotency key, for the
  * reads of a job loaded without it (schema v7); NULL for a job without a request (an invalid line).
+ * Without the batch's namespace (a file whose load an OS crash cut short) there is no key to
+ * give: a made-up one would be sent, or shown, as if it were the job's.
  */
-function defineAttemptKey(db: Database.Database): void {
-  db.function('attempt_key', { deterministic: true }, (namespace: unknown, customId: unknown, attempt: unknown, bodySha256: unknown) =>
-    typeof customId === 'string' && typeof bodySha256 === 'string'
-      ? idempotencyKey({ namespace: namespace as string, customId, attempt: attempt as number, bodySha256 })
-      : null,
-  );
+function defineAttemptKey(db: Database.Database, file: string): void {
+  db.function('attempt_key', { deterministic: true }, (namespace: unknown, customId: unknown, attempt: unknown, bodySha256: unknown) => {
+    if (typeof customId !== 'string' || typeof bodySha256 !== 'string') return null;
+    if (typeof namespace !== 'string') {
+      throw new CheckpointError(`${file}: the checkpoint holds jobs but no batch (a load that did not finish); \`sailbatch run\` starts it over`);
+    }
+    return idempotencyKey({ namespace, customId, attempt: attempt as number, bodySha256 });
+  });
 }
 
 function configure(db: Database.Database, file: string, readonly: boolean): void {
-  defineAttemptKey(db);
+  defineAttemptKey(db, file);
   if (readonly) {
     db.pragma('busy_timeout = 5000');
     assertSchemaReadable(db, file);

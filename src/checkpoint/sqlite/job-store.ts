@@ -8,7 +8,10 @@ const S = JOB_STATES;
 
 const inList = (states: readonly JobState[]) => states.map((s) => `'${s}'`).join(', ');
 
-/** A job loaded without its key has it derived (migration v7); the batch's namespace is read once per statement. */
+/**
+ * A job loaded without its key has it derived (migration v7); the batch's namespace is read once
+ * per statement. The key is NULL only at attempt 0: a requeue writes the next attempt's key.
+ */
 const KEY = 'COALESCE(idempotency_key, attempt_key((SELECT namespace FROM batch), custom_id, attempt, body_sha256)) AS idempotencyKey';
 
 /** Rows come out camelCase straight from SQL: no per-row mapping in JS. */

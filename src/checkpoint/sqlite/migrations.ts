@@ -194,12 +194,18 @@ export function migrate(db: Database.Database, file: string): void {
   }).immediate();
 }
 
+/**
+ * The oldest schema a read-only open reads as it is: v7 changed no table, and a v6 file has every
+ * key stored, so `status` and `export` need not wait for a `run` to upgrade it.
+ */
+export const READABLE_FROM = 6;
+
 /** For read-only opens: the same refusal, without writing. */
 export function assertSchemaReadable(db: Database.Database, file: string): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   refuseNewer(current, file);
   if (current === 0) throw new CheckpointError(`${file}: not a sailbatch checkpoint (no schema); check --db`);
-  if (current < SCHEMA_VERSION) {
-    throw new CheckpointError(`${file}: checkpoint schema v${current} is older than v${SCHEMA_VERSION}; run \`sailbatch run\` on it once to upgrade`);
+  if (current < READABLE_FROM) {
+    throw new CheckpointError(`${file}: checkpoint schema v${current} is older than this build reads (v${READABLE_FROM}); run \`sailbatch run\` on it once to upgrade`);
   }
 }
