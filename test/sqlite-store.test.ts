@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
+import { JOB_STATES } from '../src/checkpoint/job-states.ts';
 import { SqliteStore } from '../src/checkpoint/sqlite/sqlite-store.ts';
 import { processStartTime } from '../src/process-liveness.ts';
 import { CheckpointBusyError, CheckpointError } from '../src/errors.ts';
@@ -87,6 +88,24 @@ describe('loading', () => {
     await cp.insertJobs([job(0, { idempotencyKey: null }), job(1)]);
     await assert.rejects(cp.job(0), (e: unknown) => e instanceof CheckpointError && /holds jobs but no batch/.test(e.message));
     assert.equal((await cp.job(1))?.idempotencyKey, 'key-1-a0', 'a stored key needs no batch');
+  });
+
+  test('the update that records a POST\'s outcome stores the key it carried, so that the output does not derive it again; a stored key stays', async (t) => {
+    const file = join(testDir(t), 'cp.sqlite');
+    const cp = openCp(t, file);
+    await cp.createBatch(batchMeta());
+    await cp.insertJobs([0, 1, 2].map((i) => job(i, { idempotencyKey: null })).concat(job(3)));
+    await cp.claimPending(10);
+    await cp.apply([
+      submitted(0, { idempotencyKey: 'sent-0' }),
+      finished(1, JOB_STATES.completed, { idempotencyKey: 'sent-1' }),
+      submitted(3, { idempotencyKey: 'sent-3' }),
+    ]);
+    const raw = rawDb(t, file);
+    const stored = () => raw.prepare('SELECT idx, idempotency_key AS k FROM jobs ORDER BY idx').all();
+    assert.deepEqual(stored(), [{ idx: 0, k: 'sent-0' }, { idx: 1, k: 'sent-1' }, { idx: 2, k: null }, { idx: 3, k: 'key-3-a0' }]);
+    await cp.apply([finished(0, JOB_STATES.completed, { responseId: 'resp_0' })]);
+    assert.equal((stored()[0] as { k: string }).k, 'sent-0', 'a poll\'s update, which carries no key, keeps the one stored');
   });
 });
 

@@ -130,6 +130,8 @@ export type JobUpdate =
       apiStatus: string | null;
       requestId: string | null;
       nextPollAtMs: number;
+      /** The key the POST carried (see SentKey). */
+      idempotencyKey?: string | undefined;
     }
   | {
       kind: 'polled';
@@ -161,7 +163,16 @@ export type JobUpdate =
       parsed: string | null;
       errorCode: string | null;
       errorMessage: string | null;
+      /** The key the POST carried, when this update ends a job that was sent (see SentKey). */
+      idempotencyKey?: string | undefined;
     };
+
+/**
+ * The key a POST carried goes with the update that records its outcome: a store that derives the
+ * key of a job loaded without one (see NewJob) keeps it then, so that the output's ids are not
+ * derived a second time. A store that stored the key at the insert may ignore it.
+ */
+export type SentKey = Extract<JobUpdate, { kind: 'submitted' | 'finished' }>['idempotencyKey'];
 
 /** An update of a job's schedule while it is out at the server: it names no response or request id of its own. */
 export function isScheduleUpdate(u: JobUpdate): u is Extract<JobUpdate, { kind: 'polled' | 'postponed' }> {

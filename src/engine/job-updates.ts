@@ -1,7 +1,7 @@
 import type { ApiReply } from '../api/client.ts';
 import { checkAnswer } from '../answers/answer-checks.ts';
 import { endpointOf } from '../api/endpoints.ts';
-import type { JobUpdate, WorkJob } from '../checkpoint/store.ts';
+import type { JobUpdate, SentKey, WorkJob } from '../checkpoint/store.ts';
 import { JOB_STATES, type JobState } from '../checkpoint/job-states.ts';
 import { resultTokens } from '../cost/usage.ts';
 
@@ -49,7 +49,7 @@ function requestSchema(row: { url: string; body: string | null }): Record<string
  * through the answer checks, which may make it `incomplete` or `invalid_output`, against the
  * JSON Schema the stored request (`body`) asked its answer to follow, if any.
  */
-export function finishedUpdate(row: Pick<WorkJob, 'idx' | 'attempt' | 'url'> & { body: string | null }, serverState: JobState, reply: ApiReply): Finished {
+export function finishedUpdate(row: Pick<WorkJob, 'idx' | 'attempt' | 'url'> & { body: string | null; idempotencyKey?: SentKey }, serverState: JobState, reply: ApiReply): Finished {
   const body = reply.body;
   const kind = endpointOf(row.url);
   const text = kind.outputText(body);
@@ -87,11 +87,12 @@ export function finishedUpdate(row: Pick<WorkJob, 'idx' | 'attempt' | 'url'> & {
     parsed,
     errorCode,
     errorMessage,
+    idempotencyKey: row.idempotencyKey,
   };
 }
 
 export function failedUpdate(
-  row: Pick<WorkJob, 'idx' | 'attempt'>,
+  row: Pick<WorkJob, 'idx' | 'attempt'> & { idempotencyKey?: SentKey },
   errorCode: string,
   errorMessage: string,
   statusCode: number | null,
@@ -112,5 +113,6 @@ export function failedUpdate(
     parsed: null,
     errorCode,
     errorMessage,
+    idempotencyKey: row.idempotencyKey,
   };
 }

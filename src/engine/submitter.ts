@@ -72,6 +72,7 @@ export async function submitJob(
       apiStatus: typeof reply.body['status'] === 'string' ? reply.body['status'] : null,
       requestId: reply.requestId,
       nextPollAtMs: firstPollAt(row),
+      idempotencyKey: key,
     };
   } catch (e) {
     if (!(e instanceof RequestFailed)) throw e;

@@ -308,11 +308,9 @@ export class PostgresStore extends PgReader implements BatchStore {
   async insertJobs(given: readonly NewJob[]): Promise<NewJob[]> {
     this.writable();
     if (given.length === 0) return [];
-    const jobs: NewJob[] = [];
-    for (const j of given) {
-      if (j.idempotencyKey !== null || j.customId === null || j.bodySha256 === null) jobs.push(j);
-      else jobs.push({ ...j, idempotencyKey: idempotencyKey({ namespace: await this.namespace(), customId: j.customId, attempt: 0, bodySha256: j.bodySha256 }) });
-    }
+    const keyless = (j: NewJob) => j.idempotencyKey === null && j.customId !== null && j.bodySha256 !== null;
+    const namespace = given.some(keyless) ? await this.namespace() : '';
+    const jobs = given.map((j) => (keyless(j) ? { ...j, idempotencyKey: idempotencyKey({ namespace, customId: j.customId!, attempt: 0, bodySha256: j.bodySha256! }) } : j));
     const col = <K extends keyof NewJob>(k: K) => jobs.map((j) => j[k] ?? null);
     const r = await this.rows<{ idx: number }>(
       `INSERT INTO jobs (batch_id, idx, line_no, custom_id, url, body, body_sha256, completion_window, state, idempotency_key,

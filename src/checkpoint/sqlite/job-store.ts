@@ -10,7 +10,8 @@ const inList = (states: readonly JobState[]) => states.map((s) => `'${s}'`).join
 
 /**
  * A job loaded without its key has it derived (migration v7); the batch's namespace is read once
- * per statement. The key is NULL only at attempt 0: a requeue writes the next attempt's key.
+ * per statement. The key is NULL only at attempt 0, until the update that records its POST's
+ * outcome stores the key the POST carried (SentKey); a requeue writes the next attempt's key.
  */
 const KEY = 'COALESCE(idempotency_key, attempt_key((SELECT namespace FROM batch), custom_id, attempt, body_sha256)) AS idempotencyKey';
 
@@ -93,7 +94,8 @@ function writeStatements(db: Database.Database) {
     toPoll: db.prepare(`SELECT ${TO_POLL} FROM jobs WHERE idx = ?`),
     submitted: db.prepare(
       `UPDATE jobs SET state = '${S.submitted}', response_id = @responseId, api_status = @apiStatus,
-         request_id = @requestId, submitted_at_ms = @now, next_poll_at_ms = @nextPollAtMs, updated_at_ms = @now
+         request_id = @requestId, submitted_at_ms = @now, next_poll_at_ms = @nextPollAtMs, updated_at_ms = @now,
+         idempotency_key = COALESCE(idempotency_key, @sentKey)
        WHERE idx = @idx AND attempt = @attempt AND state IN (${inList(sourcesOf(S.submitted))})`,
     ),
     polled: db.prepare(
@@ -139,7 +141,8 @@ function finishStatements(db: Database.Database): Map<JobState, FinishFrom> {
           `UPDATE jobs SET state = '${to}', response_id = COALESCE(@responseId, response_id),
              api_status = @apiStatus, status_code = @statusCode, request_id = COALESCE(@requestId, request_id),
              result = @result, parsed = @parsed, error_code = @errorCode, error_message = @errorMessage,
-             next_poll_at_ms = NULL, poll_count = poll_count + ${from === S.submitted ? 1 : 0}, finished_at_ms = @now, updated_at_ms = @now
+             next_poll_at_ms = NULL, poll_count = poll_count + ${from === S.submitted ? 1 : 0}, finished_at_ms = @now, updated_at_ms = @now,
+             idempotency_key = COALESCE(idempotency_key, @sentKey)
            WHERE idx = @idx AND attempt = @attempt AND state = '${from}'
            RETURNING poll_count AS pollCount`,
         ),
@@ -277,7 +280,7 @@ export class SqliteJobStore {
     for (const u of updates) {
       let applied: boolean;
       if (u.kind === 'submitted') {
-        applied = this.w.submitted.run({ ...u, now }).changes === 1;
+        applied = this.w.submitted.run({ ...u, sentKey: u.idempotencyKey ?? null, now }).changes === 1;
         if (applied) {
           delta.move(S.pending, S.submitted);
           delta.background++;
@@ -302,7 +305,7 @@ export class SqliteJobStore {
   private finished(u: Extract<JobUpdate, { kind: 'finished' }>, now: number, delta: TotalsDelta): boolean {
     const { kind: _k, state, ...params } = u;
     for (const { from, stmt } of this.finish!.get(state)!) {
-      const r = stmt.get({ ...params, now }) as { pollCount: number } | undefined;
+      const r = stmt.get({ ...params, sentKey: u.idempotencyKey ?? null, now }) as { pollCount: number } | undefined;
       if (!r) continue;
       delta.move(from, state);
       if (from === S.submitted) delta.polls++;
