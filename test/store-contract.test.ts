@@ -131,6 +131,35 @@ for (const kind of STORE_KINDS) {
       assert.equal((await store.job(0))!.idempotencyKey, expected[0]);
     });
 
+    test('the keys of a loaded file are the ones every earlier version derived from the same lines', async (t) => {
+      const { store } = await storeFor(kind, t, batchMeta({ namespace: 'ns-pinned' }));
+      const file = join(testDir(t), 'in.jsonl');
+      // Shapes whose canonical text takes each path of bodySha256: keys out of order at every
+      // depth, an array-index-like key, unicode and a lone surrogate, numbers JSON writes
+      // differently from how a line may, an Anthropic line, and a body with fields filled in.
+      writeFileSync(
+        file,
+        [
+          '{"custom_id":"p-1","method":"POST","url":"/v1/responses","body":{"model":"m/x","input":[{"role":"user","content":"hi"}],"text":{"format":{"type":"json_schema","name":"r","schema":{"type":"object","properties":{"zeta":{"type":"string"},"alpha":{"type":"number"}}}}}}}',
+          '{"custom_id":"p-2","input":"caf\\u00e9 \u00e9 \ud83d\ude00 \\ud800 tab\\t","metadata":{"10":"ten","9":"nine","b":"x"}}',
+          '{"custom_id":"p-3","input":"n","temperature":1.50,"top_p":1e-1,"max_output_tokens":64,"metadata":{"completion_window":"asap"}}',
+          '{"custom_id":"p-4","params":{"max_tokens":16,"model":"m/y","messages":[{"content":"a","role":"user"}]}}',
+          '{"custom_id":"p-5","method":"POST","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"c"}],"model":"m/z"}}',
+        ].join('\n'),
+      );
+      const source = new RequestLineSource(file, { defaults: { completionWindow: '24h', model: MODEL } }, 1 << 20, 0);
+      await loadJobs(store, source, { skipInvalid: false });
+      // Derived by sailbatch 08414a6, which hashed each body as an object while loading: a
+      // change here would make a rerun of the same file pay for every line again.
+      assert.deepEqual((await store.claimPending(10)).map((j) => j.idempotencyKey), [
+        'sailbatch-v1-2lsu5yqLqLXseDFvCBCCSC4KgdsPYswDxHVAb6n6zBE-a0',
+        'sailbatch-v1-x846FESuDGioxyvQSzQJMXqHB17OFJeOEn4VBFK3zZk-a0',
+        'sailbatch-v1-rI00V8-z9VTZqwGE1SDNMqGfjvcAS5xCnDMBrBsjwqI-a0',
+        'sailbatch-v1-ggJ5RKGgTpREpzdlBwSn-v9UOhXRL49zw7eIwqhuvfQ-a0',
+        'sailbatch-v1-IJ2IpD2NQAeMT-BIKTHxJqzdPR7GVq4LjVI56K3pT-0-a0',
+      ]);
+    });
+
     test('invalid lines without a customId do not collide, and are never handed out', async (t) => {
       const { store } = await storeFor(kind, t);
       const bad = (idx: number) =>
