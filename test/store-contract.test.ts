@@ -160,6 +160,15 @@ for (const kind of STORE_KINDS) {
       ]);
     });
 
+    test('a job stored with its body\'s hash, as loaded before v8, has its key derived from that hash', async (t) => {
+      const { store, openReader } = await storeFor(kind, t, batchMeta({ namespace: 'ns-stored' }));
+      await store.insertJobs([newJob(0, { idempotencyKey: null, bodySha256: 'sha-as-stored' }), newJob(1, { idempotencyKey: null, bodySha256: null })]);
+      const keyOf = (customId: string, sha: string) => idempotencyKey({ namespace: 'ns-stored', customId, attempt: 0, bodySha256: sha });
+      const expected = [keyOf('req-0', 'sha-as-stored'), keyOf('req-1', bodySha256(JSON.parse(newJob(1).body!)))];
+      assert.deepEqual((await (await openReader()).resultsPage(-1, 10)).map((r) => r.idempotencyKey), expected);
+      assert.deepEqual((await store.claimPending(10)).map((j) => j.idempotencyKey), expected);
+    });
+
     test('invalid lines without a customId do not collide, and are never handed out', async (t) => {
       const { store } = await storeFor(kind, t);
       const bad = (idx: number) =>

@@ -1,4 +1,3 @@
-import { bodySha256 } from '../api/idempotency-key.ts';
 import type { JobBatchWriter } from './job-batch.ts';
 import type { SourceItem } from './line-source.ts';
 import { forEachPlanned, type PlanOptions } from './request-plan.ts';
@@ -10,8 +9,8 @@ export interface PrepareOptions {
 
 /**
  * One item of any source into the entries the loader stores: a request becomes its planned jobs,
- * each with its body as sent and the body's hash, from which the loader derives its idempotency
- * key (design invariant 2); an invalid item stays one invalid entry. The one place a request
+ * each with its body as sent, from which the store derives its hash and idempotency key when the
+ * job is first sent (design invariant 2); an invalid item stays one invalid entry. The one place a request
  * becomes a job row, whether in a validation worker or on the main thread.
  */
 export function prepareItem(item: SourceItem, o: PrepareOptions, out: JobBatchWriter): void {
@@ -27,7 +26,6 @@ export function prepareItem(item: SourceItem, o: PrepareOptions, out: JobBatchWr
       customId,
       url,
       body: JSON.stringify(body),
-      bodySha256: bodySha256(body),
       completionWindow,
       model: typeof body['model'] === 'string' ? body['model'] : null,
       sample: sample ?? null,

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
-import { idempotencyKey } from '../../api/idempotency-key.ts';
+import { idempotencyKey, storedBodySha256 } from '../../api/idempotency-key.ts';
 import { CheckpointError, StateTransitionError } from '../../errors.ts';
 import { runOptionsSchema } from '../../options.ts';
 import { JOB_STATES, RETRYABLE_STATES, UNFINISHED_STATES, sourcesOf, type JobState } from '../job-states.ts';
@@ -302,15 +302,19 @@ export class PostgresStore extends PgReader implements BatchStore {
   }
 
   /**
-   * Jobs loaded without their key get it here, stored as SQLite's reads derive it: the claim
-   * queries hand out a page of rows as they are, and several workers read them.
+   * Jobs loaded without their body's hash and key get them here, stored as SQLite's reads derive
+   * them: the claim queries hand out a page of rows as they are, and several workers read them.
    */
   async insertJobs(given: readonly NewJob[]): Promise<NewJob[]> {
     this.writable();
     if (given.length === 0) return [];
-    const keyless = (j: NewJob) => j.idempotencyKey === null && j.customId !== null && j.bodySha256 !== null;
+    const keyless = (j: NewJob) => j.idempotencyKey === null && j.customId !== null && j.body !== null;
     const namespace = given.some(keyless) ? await this.namespace() : '';
-    const jobs = given.map((j) => (keyless(j) ? { ...j, idempotencyKey: idempotencyKey({ namespace, customId: j.customId!, attempt: 0, bodySha256: j.bodySha256! }) } : j));
+    const withKey = (j: NewJob): NewJob => {
+      const sha = j.bodySha256 ?? storedBodySha256(j.body!);
+      return { ...j, bodySha256: sha, idempotencyKey: idempotencyKey({ namespace, customId: j.customId!, attempt: 0, bodySha256: sha }) };
+    };
+    const jobs = given.map((j) => (keyless(j) ? withKey(j) : j));
     const col = <K extends keyof NewJob>(k: K) => jobs.map((j) => j[k] ?? null);
     const r = await this.rows<{ idx: number }>(
       `INSERT INTO jobs (batch_id, idx, line_no, custom_id, url, body, body_sha256, completion_window, state, idempotency_key,

@@ -3,7 +3,7 @@ import { accessSync, closeSync, constants, existsSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { idempotencyKey } from '../../api/idempotency-key.ts';
+import { idempotencyKey, storedBodySha256 } from '../../api/idempotency-key.ts';
 import { CheckpointError } from '../../errors.ts';
 import { assertSchemaReadable, migrate } from './migrations.ts';
 
@@ -16,12 +16,15 @@ import { assertSchemaReadable, migrate } from './migrations.ts';
 const BetterSqlite3 = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
 
 /**
- * `attempt_key(namespace, custom_id, attempt, body_sha256)`: a job's idempotency key, for the
- * reads of a job loaded without it (schema v7); NULL for a job without a request (an invalid line).
- * Without the batch's namespace (a file whose load an OS crash cut short) there is no key to
- * give: a made-up one would be sent, or shown, as if it were the job's.
+ * What the reads of a job loaded without its body's hash (schema v8) and key (v7) derive them
+ * with; both are NULL for a job without a request (an invalid line).
+ * - `body_hash(body)`: the hash of the body's text.
+ * - `attempt_key(namespace, custom_id, attempt, body_sha256)`: the idempotency key. Without the
+ *   batch's namespace (a file whose load an OS crash cut short) there is no key to give: a
+ *   made-up one would be sent, or shown, as if it were the job's.
  */
-function defineAttemptKey(db: Database.Database, file: string): void {
+function defineDerivations(db: Database.Database, file: string): void {
+  db.function('body_hash', { deterministic: true }, (body: unknown) => (typeof body === 'string' ? storedBodySha256(body) : null));
   db.function('attempt_key', { deterministic: true }, (namespace: unknown, customId: unknown, attempt: unknown, bodySha256: unknown) => {
     if (typeof customId !== 'string' || typeof bodySha256 !== 'string') return null;
     if (typeof namespace !== 'string') {
@@ -32,7 +35,7 @@ function defineAttemptKey(db: Database.Database, file: string): void {
 }
 
 function configure(db: Database.Database, file: string, readonly: boolean): void {
-  defineAttemptKey(db, file);
+  defineDerivations(db, file);
   if (readonly) {
     db.pragma('busy_timeout = 5000');
     assertSchemaReadable(db, file);

@@ -9,11 +9,17 @@ const S = JOB_STATES;
 const inList = (states: readonly JobState[]) => states.map((s) => `'${s}'`).join(', ');
 
 /**
+ * A job loaded without its body's hash has it derived from the body's text (migration v8); SQLite
+ * evaluates COALESCE's arguments only until one is not NULL, so a stored hash costs nothing.
+ */
+const BODY_SHA256 = 'COALESCE(body_sha256, body_hash(body))';
+
+/**
  * A job loaded without its key has it derived (migration v7); the batch's namespace is read once
  * per statement. The key is NULL only at attempt 0, until the update that records its POST's
  * outcome stores the key the POST carried (SentKey); a requeue writes the next attempt's key.
  */
-const KEY = 'COALESCE(idempotency_key, attempt_key((SELECT namespace FROM batch), custom_id, attempt, body_sha256)) AS idempotencyKey';
+const KEY = `COALESCE(idempotency_key, attempt_key((SELECT namespace FROM batch), custom_id, attempt, ${BODY_SHA256})) AS idempotencyKey`;
 
 /** Rows come out camelCase straight from SQL: no per-row mapping in JS. */
 const ROW = `idx, line_no AS lineNo, custom_id AS customId, url, body, body_sha256 AS bodySha256,
@@ -56,7 +62,7 @@ function readStatements(db: Database.Database) {
 }
 
 /** What a requeue needs of a job: its next key's inputs, and what the running totals take off. */
-const REQUEUE_COLUMNS = `idx, custom_id AS customId, attempt, body_sha256 AS bodySha256, state, poll_count AS pollCount,
+const REQUEUE_COLUMNS = `idx, custom_id AS customId, attempt, ${BODY_SHA256} AS bodySha256, state, poll_count AS pollCount,
   submitted_at_ms IS NOT NULL AS background, result IS NOT NULL AS hasResult`;
 
 /**
