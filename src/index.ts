@@ -22,6 +22,7 @@ export type {
   StoreReader,
   OpenStoreOptions,
   JobRow,
+  JobRequest,
   StateCounts,
   BatchMeta,
   LeaseInfo,

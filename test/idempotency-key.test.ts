@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { KEY_PREFIX, bodySha256, idempotencyKey, keyFingerprint, newSalt, type KeyParts } from '../src/api/idempotency-key.ts';
+import { KEY_PREFIX, bodySha256, idempotencyKey, keyFingerprint, newSalt, storedBodySha256, type KeyParts } from '../src/api/idempotency-key.ts';
 
 const body = { model: 'sail-small', input: 'Hello', max_output_tokens: 64, metadata: { a: 1, b: [1, 2] } };
 const base: KeyParts = { namespace: 'ns-1', customId: 'req-7', attempt: 0, bodySha256: bodySha256(body) };
@@ -83,4 +83,8 @@ test('bodySha256 of unusual values is what earlier versions made of them, as for
     [{ nested: [[[{ b: 2, a: 1 }]]] }, 'cd7b49713c855fe5304073f11768278e2948218e117446108fbad6c9f9f0d4a3'],
   ];
   for (const [value, sha] of cases) assert.equal(bodySha256(value), sha, JSON.stringify(value));
+  // A job's hash is taken from its stored text: the same for every JSON value. Undefined values
+  // and holes are no JSON (no body holds them: each comes from JSON.parse, strings and options).
+  for (const [value, sha] of cases.filter((c, i) => i !== 3 && i !== 4)) assert.equal(storedBodySha256(JSON.stringify(value)), sha, JSON.stringify(value));
+  assert.equal(storedBodySha256('{"a":-0,"b":1e400,"c":"\\ud800"}'), bodySha256({ c: '\ud800', b: Infinity, a: -0 }));
 });

@@ -171,6 +171,11 @@ for (const kind of STORE_KINDS) {
         model: whole.model, sample: whole.sample,
       });
       assert.notEqual(whole.result, null);
+      // What a spend estimate reads: the same rows, in the same pages, with each job's request and state.
+      const requests: number[][] = [];
+      for (let page = await store.requestsPage(-1, 2); page.length > 0; page = await store.requestsPage(page.at(-1)!.idx, 2)) requests.push(page.map((r) => r.idx));
+      assert.deepEqual(requests, pages);
+      assert.deepEqual(await store.requestsPage(0, 10), (await store.jobsPage(0, 10)).map(({ idx, state, url, body, completionWindow }) => ({ idx, state, url, body, completionWindow })));
     });
 
     test('oldest running jobs and first unsuccessful ones, as status lists them', async (t) => {

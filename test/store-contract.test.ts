@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { after, describe, test, type TestContext } from 'node:test';
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bodySha256, idempotencyKey } from '../src/api/idempotency-key.ts';
@@ -8,6 +9,7 @@ import type { BatchStore, JobUpdate } from '../src/checkpoint/store.ts';
 import { StateTransitionError } from '../src/errors.ts';
 import { loadJobs } from '../src/input/loader.ts';
 import { RequestLineSource } from '../src/input/request-lines.ts';
+import type { PlanOptions } from '../src/input/request-plan.ts';
 import { stopPostgres } from './helpers/postgres.ts';
 import { testDir } from './helpers/tmp.ts';
 import { MODEL } from './helpers/workload.ts';
@@ -45,6 +47,27 @@ async function assertRefused(store: BatchStore, updates: JobUpdate[], message?: 
     return true;
   });
   assert.deepEqual(await Promise.all(updates.map((u) => store.job(u.idx))), before);
+}
+
+/**
+ * Lines whose canonical text takes each path of bodySha256: keys out of order at every depth, an
+ * array-index-like key, unicode and a lone surrogate, numbers JSON writes differently from how a
+ * line may, an own `__proto__` key and -0, an Anthropic line, and a body with fields filled in.
+ */
+function pinnedSource(t: TestContext, workers: number, plan?: PlanOptions, hashBodies?: boolean): RequestLineSource {
+  const file = join(testDir(t), 'in.jsonl');
+  writeFileSync(
+    file,
+    [
+      '{"custom_id":"p-1","method":"POST","url":"/v1/responses","body":{"model":"m/x","input":[{"role":"user","content":"hi"}],"text":{"format":{"type":"json_schema","name":"r","schema":{"type":"object","properties":{"zeta":{"type":"string"},"alpha":{"type":"number"}}}}}}}',
+      '{"custom_id":"p-2","input":"caf\\u00e9 \u00e9 \ud83d\ude00 \\ud800 tab\\t","metadata":{"10":"ten","9":"nine","b":"x"}}',
+      '{"custom_id":"p-3","input":"n","temperature":1.50,"top_p":1e-1,"max_output_tokens":64,"metadata":{"completion_window":"asap"}}',
+      '{"custom_id":"p-4","params":{"max_tokens":16,"model":"m/y","messages":[{"content":"a","role":"user"}]}}',
+      '{"custom_id":"p-5","method":"POST","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"c"}],"model":"m/z"}}',
+      '{"custom_id":"p-6","input":"d","temperature":-0,"metadata":{"__proto__":"x","a":"y"}}',
+    ].join('\n'),
+  );
+  return new RequestLineSource(file, { defaults: { completionWindow: '24h', model: MODEL }, plan, hashBodies }, 1 << 20, workers);
 }
 
 for (const kind of STORE_KINDS) {
@@ -133,22 +156,7 @@ for (const kind of STORE_KINDS) {
 
     test('the keys of a loaded file are the ones every earlier version derived from the same lines', async (t) => {
       const { store } = await storeFor(kind, t, batchMeta({ namespace: 'ns-pinned' }));
-      const file = join(testDir(t), 'in.jsonl');
-      // Shapes whose canonical text takes each path of bodySha256: keys out of order at every
-      // depth, an array-index-like key, unicode and a lone surrogate, numbers JSON writes
-      // differently from how a line may, an Anthropic line, and a body with fields filled in.
-      writeFileSync(
-        file,
-        [
-          '{"custom_id":"p-1","method":"POST","url":"/v1/responses","body":{"model":"m/x","input":[{"role":"user","content":"hi"}],"text":{"format":{"type":"json_schema","name":"r","schema":{"type":"object","properties":{"zeta":{"type":"string"},"alpha":{"type":"number"}}}}}}}',
-          '{"custom_id":"p-2","input":"caf\\u00e9 \u00e9 \ud83d\ude00 \\ud800 tab\\t","metadata":{"10":"ten","9":"nine","b":"x"}}',
-          '{"custom_id":"p-3","input":"n","temperature":1.50,"top_p":1e-1,"max_output_tokens":64,"metadata":{"completion_window":"asap"}}',
-          '{"custom_id":"p-4","params":{"max_tokens":16,"model":"m/y","messages":[{"content":"a","role":"user"}]}}',
-          '{"custom_id":"p-5","method":"POST","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"c"}],"model":"m/z"}}',
-        ].join('\n'),
-      );
-      const source = new RequestLineSource(file, { defaults: { completionWindow: '24h', model: MODEL } }, 1 << 20, 0);
-      await loadJobs(store, source, { skipInvalid: false });
+      await loadJobs(store, pinnedSource(t, 0), { skipInvalid: false });
       // Derived by sailbatch 08414a6, which hashed each body as an object while loading: a
       // change here would make a rerun of the same file pay for every line again.
       assert.deepEqual((await store.claimPending(10)).map((j) => j.idempotencyKey), [
@@ -157,7 +165,18 @@ for (const kind of STORE_KINDS) {
         'sailbatch-v1-rI00V8-z9VTZqwGE1SDNMqGfjvcAS5xCnDMBrBsjwqI-a0',
         'sailbatch-v1-ggJ5RKGgTpREpzdlBwSn-v9UOhXRL49zw7eIwqhuvfQ-a0',
         'sailbatch-v1-IJ2IpD2NQAeMT-BIKTHxJqzdPR7GVq4LjVI56K3pT-0-a0',
+        'sailbatch-v1-WovhpsDgw9XFbXdGMreX8GPXmN9h7V5GeY79IPLNWJU-a0',
       ]);
+    });
+
+    test('so are those of its fan-out through a validation worker that hashes the bodies, with a schema and a prompt-cache key', async (t) => {
+      const { store } = await storeFor(kind, t, batchMeta({ namespace: 'ns-pinned' }));
+      const plan = { schema: { name: 'label', schema: { type: 'object', properties: { why: { type: 'string' }, label: { type: 'string' } } } }, promptCacheKey: 'pc', models: ['m/a', 'm/b'], samples: 2 };
+      await loadJobs(store, pinnedSource(t, 1, plan, true), { skipInvalid: false });
+      const keys = (await store.claimPending(100)).map((j) => j.idempotencyKey);
+      assert.equal(keys.length, 24);
+      // The 24 keys 08414a6 derived, as one digest.
+      assert.equal(createHash('sha256').update(keys.join('\n')).digest('hex'), 'eb0955041f0f481c300dc6270f109b69dbf29f3d71c99090c1db3aea30cc3b75');
     });
 
     test('a job stored with its body\'s hash, as loaded before v8, has its key derived from that hash', async (t) => {

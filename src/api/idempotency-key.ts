@@ -71,8 +71,10 @@ export function bodySha256(body: unknown): string {
 
 /**
  * The hash of a body stored as JSON text: the same as of the object it was written from, since
- * request bodies are JSON data, which JSON text carries whole (the pinned keys in
- * store-contract.test.ts hold that to the keys of earlier versions).
+ * request bodies are JSON data, which JSON text carries whole. Only values that are not JSON
+ * (undefined, a hole in an array, toJSON) would hash otherwise, and no body holds one: each is
+ * made of JSON.parse's values, strings and options. The pinned keys in store-contract.test.ts
+ * hold this to the keys of earlier versions.
  */
 export function storedBodySha256(text: string): string {
   return bodySha256(JSON.parse(text));

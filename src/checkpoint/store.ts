@@ -181,6 +181,9 @@ export function isScheduleUpdate(u: JobUpdate): u is Extract<JobUpdate, { kind: 
   return u.kind === 'polled' || u.kind === 'postponed';
 }
 
+/** A job's request and where it stands: what an estimate of its cost reads. */
+export type JobRequest = Pick<JobRow, 'idx' | 'state' | 'url' | 'body' | 'completionWindow'>;
+
 /** What `retry` needs to derive a job's next idempotency key. */
 export interface RetryKeyInput {
   idx: number;
@@ -239,6 +242,8 @@ export interface StoreReader {
   jobsPage(afterIdx: number, limit: number): Promise<JobRow[]>;
   /** As jobsPage, with only what a results line is made of: how the writer and export page through results. */
   resultsPage(afterIdx: number, limit: number): Promise<ResultRow[]>;
+  /** As jobsPage, with only each job's request and state: how spend estimates page through a batch, without deriving a key per job. */
+  requestsPage(afterIdx: number, limit: number): Promise<JobRequest[]>;
   counts(): Promise<StateCounts>;
   total(): Promise<number>;
   /** Request counters over every run of the batch (posts, gets, retries, ...). */

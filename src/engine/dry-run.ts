@@ -121,7 +121,7 @@ async function dryRun(o: z.output<typeof dryRunOptionsSchema>, hooks: RunHooks):
       const sink = new TallySink();
       const toSend: JobState[] = [JOB_STATES.pending, JOB_STATES.not_sent_budget, ...(o.retryFailed ? RETRYABLE_STATES : [])];
       let jobs = 0;
-      for (let after = -1, page = await existing.jobsPage(after, 1_000); page.length > 0; page = await existing.jobsPage(after, 1_000)) {
+      for (let after = -1, page = await existing.requestsPage(after, 1_000); page.length > 0; page = await existing.requestsPage(after, 1_000)) {
         for (const row of page) {
           jobs++;
           if (toSend.includes(row.state)) sink.add(row);

@@ -148,9 +148,12 @@ async function verifyResume(cp: BatchStore, o: RunOptions, recipe: Recipe, event
   }
 }
 
-/** The source of this run's requests and what besides the data file decides them; a dry run reads the same. */
-export function recipeFor(o: Omit<RunOptions, 'apiKey'>): Promise<Recipe> {
-  return buildRecipe(o, { model: o.model, forceModel: o.forceModel, completionWindow: o.completionWindow, maxOutputTokens: o.maxOutputTokens });
+/**
+ * The source of this run's requests and what besides the data file decides them; a dry run reads
+ * the same. `hashBodies` for a store that stores each body's hash as it inserts (NewJob).
+ */
+export function recipeFor(o: Omit<RunOptions, 'apiKey'>, hashBodies = false): Promise<Recipe> {
+  return buildRecipe(o, { model: o.model, forceModel: o.forceModel, completionWindow: o.completionWindow, maxOutputTokens: o.maxOutputTokens }, hashBodies);
 }
 
 /**
@@ -190,7 +193,8 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
   });
   if (inputStat.isDirectory()) throw new UsageError(`${o.input}: is a folder, not a JSONL file`);
   assertDistinctTargets({ db, output: o.output, errors: o.errorsOutput, input: o.input });
-  const recipe = await recipeFor(o);
+  // PostgreSQL's insert stores each body's hash: the validation workers take that off its thread.
+  const recipe = await recipeFor(o, shared);
   if (o.output !== STDIO) await assertWritableFolder(o.output, 'output');
   if (o.errorsOutput && o.errorsOutput !== STDIO) await assertWritableFolder(o.errorsOutput, 'errors output');
   if (!shared) await assertWritableFolder(db, 'checkpoint');
@@ -312,7 +316,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
       budget = new SpendBudget(prices!, o.maxCostUsd, actualCost(await store.usageByModel(), prices!).usd);
       // Jobs an earlier run left out at the server may still cost up to their reservation.
       for (let after = -1; ; ) {
-        const page = await store.jobsPage(after, 1000);
+        const page = await store.requestsPage(after, 1000);
         for (const row of page) {
           if (row.state === JOB_STATES.submitted) budget.holdExisting({ idx: row.idx, url: row.url, body: row.body!, completionWindow: row.completionWindow });
         }

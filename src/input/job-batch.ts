@@ -3,7 +3,7 @@ import type { NewJob } from '../checkpoint/store.ts';
 import type { Problem } from './normalize.ts';
 
 /** A request made ready to store: everything of its job but its place (`idx`), which the loader gives it. */
-export type PreparedJob = Pick<NewJob, 'lineNo' | 'url' | 'body' | 'completionWindow'> & {
+export type PreparedJob = Pick<NewJob, 'lineNo' | 'url' | 'body' | 'bodySha256' | 'completionWindow'> & {
   customId: string;
   model: string | null;
   sample: number | null;
@@ -39,7 +39,7 @@ export class JobBatchWriter {
   }
 
   job(j: PreparedJob): void {
-    this.data.push(JOB, j.lineNo, j.customId, j.url, j.body, j.completionWindow, j.model, j.sample, j.sourceRow);
+    this.data.push(JOB, j.lineNo, j.customId, j.url, j.body, j.bodySha256, j.completionWindow, j.model, j.sample, j.sourceRow);
   }
 
   invalid(line: number, customId: string | null, sourceRow: string | null, problems: readonly Problem[]): void {
@@ -62,8 +62,8 @@ export interface JobBatchVisitor {
 
 /**
  * Visits the entries of `batch` in order, each at the next idx from `idx`; returns the idx after
- * them. A job goes without its body's hash and its first attempt's idempotency key, which the
- * store derives from the rest (see NewJob).
+ * them. A job goes without its first attempt's idempotency key, and mostly without its body's
+ * hash, which the store derives from the rest (see NewJob).
  */
 export function readJobBatch(batch: JobBatch, idx: number, visit: JobBatchVisitor): number {
   for (let i = 0; i < batch.length; idx++) {
@@ -74,15 +74,15 @@ export function readJobBatch(batch: JobBatch, idx: number, visit: JobBatchVisito
         customId: batch[i + 2] as string,
         url: batch[i + 3] as string,
         body: batch[i + 4] as string,
-        bodySha256: null,
-        completionWindow: batch[i + 5] as string,
+        bodySha256: batch[i + 5] as string | null,
+        completionWindow: batch[i + 6] as string,
         state: JOB_STATES.pending,
         idempotencyKey: null,
-        model: batch[i + 6] as string | null,
-        sample: batch[i + 7] as number | null,
-        sourceRow: batch[i + 8] as string | null,
+        model: batch[i + 7] as string | null,
+        sample: batch[i + 8] as number | null,
+        sourceRow: batch[i + 9] as string | null,
       });
-      i += 9;
+      i += 10;
     } else {
       const n = batch[i + 4] as number;
       const problems: Problem[] = [];

@@ -78,7 +78,7 @@ function dataFormat(o: Pick<RunOptions, 'input' | 'inputFormat'>): 'csv' | 'tsv'
   return 'jsonl';
 }
 
-export async function buildRecipe(o: Omit<RunOptions, 'apiKey'>, defaults: LineDefaults): Promise<Recipe> {
+export async function buildRecipe(o: Omit<RunOptions, 'apiKey'>, defaults: LineDefaults, hashBodies = false): Promise<Recipe> {
   if (o.template !== undefined && o.prompt !== undefined) throw new UsageError('--template and --prompt both give the template; pass one');
   const templateText = o.template !== undefined ? await readText(o.template, '--template') : o.prompt;
   const system = await systemText(o.system);
@@ -101,7 +101,7 @@ export async function buildRecipe(o: Omit<RunOptions, 'apiKey'>, defaults: LineD
       : o.promptCacheKey;
 
   const name = o.schema === undefined ? 'answer' : basename(o.schema).replace(/(\.schema)?\.json$/i, '').replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64) || 'answer';
-  const prepare: PrepareOptions = {};
+  const prepare: PrepareOptions = hashBodies ? { hashBodies } : {};
   // A plan that adds nothing is left out: its copies of every body are garbage at a million lines.
   if (schema || promptCacheKey !== undefined || (o.models?.length ?? 0) > 0 || o.samples > 1) {
     prepare.plan = { schema: schema && { name, schema }, promptCacheKey, models: o.models, samples: o.samples };

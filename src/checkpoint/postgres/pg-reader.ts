@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { retryable } from './pg-connection.ts';
 import { JOB_STATES, TERMINAL_STATES, UNFINISHED_STATES, type JobState } from '../job-states.ts';
 import { ENDPOINT_KINDS, usagePathsOfAny } from '../../api/endpoints.ts';
-import type { BatchMeta, JobRow, LeaseInfo, ModelUsage, ResultRow, StateCounts, StoreReader, WorkToSend } from '../store.ts';
+import type { BatchMeta, JobRequest, JobRow, LeaseInfo, ModelUsage, ResultRow, StateCounts, StoreReader, WorkToSend } from '../store.ts';
 import { TOKEN_FIELDS, modelFiguresOf, tokensOf, type CheckpointSummary, type ModelFigures, type TokenUsage } from '../summary.ts';
 
 const S = JOB_STATES;
@@ -21,6 +21,8 @@ export const JOB_COLUMNS = `idx, line_no AS "lineNo", custom_id AS "customId", u
 const RESULT_COLUMNS = `idx, line_no AS "lineNo", custom_id AS "customId", state, idempotency_key AS "idempotencyKey",
   status_code AS "statusCode", request_id AS "requestId", result, error_code AS "errorCode", error_message AS "errorMessage",
   parsed, source_row AS "sourceRow", model, sample`;
+
+const REQUEST_COLUMNS = 'idx, state, url, body, completion_window AS "completionWindow"';
 
 const BATCH_COLUMNS = `input_path AS "inputPath", input_bytes AS "inputBytes", input_sha256 AS "inputSha256", namespace,
   key_salt AS "keySalt", key_fingerprint AS "keyFingerprint", base_url AS "baseUrl", options_json AS "optionsJson",
@@ -118,6 +120,10 @@ export class PgReader implements StoreReader {
 
   resultsPage(afterIdx: number, limit: number): Promise<ResultRow[]> {
     return this.rows<ResultRow>(`SELECT ${RESULT_COLUMNS} FROM jobs WHERE batch_id = $1 AND idx > $2 ORDER BY idx LIMIT $3`, [this.batchId, afterIdx, limit]);
+  }
+
+  requestsPage(afterIdx: number, limit: number): Promise<JobRequest[]> {
+    return this.rows<JobRequest>(`SELECT ${REQUEST_COLUMNS} FROM jobs WHERE batch_id = $1 AND idx > $2 ORDER BY idx LIMIT $3`, [this.batchId, afterIdx, limit]);
   }
 
   async counts(): Promise<StateCounts> {

@@ -308,13 +308,14 @@ export class PostgresStore extends PgReader implements BatchStore {
   async insertJobs(given: readonly NewJob[]): Promise<NewJob[]> {
     this.writable();
     if (given.length === 0) return [];
-    const keyless = (j: NewJob) => j.idempotencyKey === null && j.customId !== null && j.body !== null;
-    const namespace = given.some(keyless) ? await this.namespace() : '';
-    const withKey = (j: NewJob): NewJob => {
+    // A requeue derives the next key from the stored hash, so a job with a request is stored with both.
+    const underived = (j: NewJob) => j.customId !== null && j.body !== null && (j.bodySha256 === null || j.idempotencyKey === null);
+    const namespace = given.some(underived) ? await this.namespace() : '';
+    const derived = (j: NewJob): NewJob => {
       const sha = j.bodySha256 ?? storedBodySha256(j.body!);
-      return { ...j, bodySha256: sha, idempotencyKey: idempotencyKey({ namespace, customId: j.customId!, attempt: 0, bodySha256: sha }) };
+      return { ...j, bodySha256: sha, idempotencyKey: j.idempotencyKey ?? idempotencyKey({ namespace, customId: j.customId!, attempt: 0, bodySha256: sha }) };
     };
-    const jobs = given.map((j) => (keyless(j) ? withKey(j) : j));
+    const jobs = given.map((j) => (underived(j) ? derived(j) : j));
     const col = <K extends keyof NewJob>(k: K) => jobs.map((j) => j[k] ?? null);
     const r = await this.rows<{ idx: number }>(
       `INSERT INTO jobs (batch_id, idx, line_no, custom_id, url, body, body_sha256, completion_window, state, idempotency_key,

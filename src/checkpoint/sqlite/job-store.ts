@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { StateTransitionError } from '../../errors.ts';
 import { JOB_STATES, RETRYABLE_STATES, TERMINAL_STATES, sourcesOf, type JobState } from '../job-states.ts';
-import type { JobRow, JobToPoll, JobToSend, JobUpdate, NewJob, ResultRow, RetryKeyInput } from '../store.ts';
+import type { JobRequest, JobRow, JobToPoll, JobToSend, JobUpdate, NewJob, ResultRow, RetryKeyInput } from '../store.ts';
 import { TotalsDelta, type SqliteRunningTotals } from './running-totals.ts';
 
 const S = JOB_STATES;
@@ -30,6 +30,7 @@ const ROW = `idx, line_no AS lineNo, custom_id AS customId, url, body, body_sha2
   next_poll_at_ms AS nextPollAtMs, poll_count AS pollCount, finished_at_ms AS finishedAtMs, updated_at_ms AS updatedAtMs`;
 const RESULT = `idx, line_no AS lineNo, custom_id AS customId, state, ${KEY}, status_code AS statusCode,
   request_id AS requestId, result, error_code AS errorCode, error_message AS errorMessage, parsed, source_row AS sourceRow, model, sample`;
+const REQUEST = 'idx, state, url, body, completion_window AS completionWindow';
 const WORK = 'idx, line_no AS lineNo, custom_id AS customId, url, completion_window AS completionWindow, state, attempt';
 const TO_SEND = `${WORK}, body, ${KEY}`;
 const TO_POLL = `${WORK}, body, response_id AS responseId, api_status AS apiStatus, submitted_at_ms AS submittedAtMs, poll_count AS pollCount`;
@@ -53,6 +54,7 @@ function readStatements(db: Database.Database) {
     getJob: db.prepare(`SELECT ${ROW} FROM jobs WHERE idx = ?`),
     page: db.prepare(`SELECT ${ROW} FROM jobs WHERE idx > ? ORDER BY idx LIMIT ?`),
     results: db.prepare(`SELECT ${RESULT} FROM jobs WHERE idx > ? ORDER BY idx LIMIT ?`),
+    requests: db.prepare(`SELECT ${REQUEST} FROM jobs WHERE idx > ? ORDER BY idx LIMIT ?`),
     oldestSubmitted: db.prepare(
       `SELECT ${ROW} FROM jobs INDEXED BY jobs_out WHERE state = '${S.submitted}' ORDER BY submitted_at_ms LIMIT ?`,
     ),
@@ -366,6 +368,10 @@ export class SqliteJobStore {
 
   resultsPage(afterIdx: number, limit: number): ResultRow[] {
     return this.r.results.all(afterIdx, limit) as ResultRow[];
+  }
+
+  requestsPage(afterIdx: number, limit: number): JobRequest[] {
+    return this.r.requests.all(afterIdx, limit) as JobRequest[];
   }
 
   lineOfCustomId(customId: string): number | undefined {

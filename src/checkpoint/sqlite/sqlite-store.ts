@@ -5,6 +5,7 @@ import {
   OUTPUT_RETRY_COUNTERS,
   type BatchMeta,
   type BatchStore,
+  type JobRequest,
   type JobRow,
   type JobToPoll,
   type JobToSend,
@@ -133,6 +134,10 @@ export class SqliteStore implements BatchStore {
 
   async resultsPage(afterIdx: number, limit: number): Promise<ResultRow[]> {
     return this.jobs.resultsPage(afterIdx, limit);
+  }
+
+  async requestsPage(afterIdx: number, limit: number): Promise<JobRequest[]> {
+    return this.jobs.requestsPage(afterIdx, limit);
   }
 
   claimPending(limit: number): Promise<JobToSend[]> {
