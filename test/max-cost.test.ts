@@ -7,7 +7,9 @@ import { SpendBudget } from '../src/cost/budget.ts';
 import { resultTokens } from '../src/cost/usage.ts';
 import { countTokens as simTokens } from '../src/sim/deterministic.ts';
 import { parsePriceTable } from '../src/cost/prices.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCli, spawnCli, waitForOutput } from './helpers/cli.ts';
+import { batchStatus } from '../src/checkpoint/batch-status.ts';
+import { defaultDbPath } from '../src/options.ts';
 import { usageOf } from './helpers/usage.ts';
 import { MODEL, mismatches, readOutput, writeWorkload, type OutputLine } from './helpers/workload.ts';
 import { simFor } from './helpers/loopback.ts';
@@ -82,6 +84,42 @@ test('--max-cost at about half: sending stops within the cap (in-flight reservat
   const cost = (JSON.parse(status.stdout) as { cost: { usd: number; unpriced: unknown[] } }).cost;
   assert.ok(Math.abs(cost.usd - final) < 1e-9, `status cost ${cost.usd}, by hand ${final}`);
   assert.deepEqual(cost.unpriced, []);
+});
+
+test('a run resumed under --max-cost counts the reservations of the jobs an earlier run left out at the server', async (t) => {
+  const dir = testDir(t);
+  // Held at the server: the jobs the first run sends stay out until the test lets them finish.
+  const sim = await simFor(t, { latencyMs: { asap: 600_000, standard: 600_000, flex: 600_000 } });
+  // Only output is priced, and every answer runs past its cap of 3 tokens (the simulator cuts it
+  // there), so a job costs exactly its reservation: one that finishes frees no room for another.
+  const prices = join(dir, 'prices.json');
+  writeFileSync(prices, JSON.stringify({ [MODEL]: { asap: { input: 0, output: PRICE.output } } }));
+  const perJob = (3 * PRICE.output) / 1e6;
+  const input = join(dir, 'in.jsonl');
+  const output = join(dir, 'out.jsonl');
+  const n = 200;
+  writeFileSync(input, Array.from({ length: n }, (_, i) => JSON.stringify({ custom_id: `c${i}`, model: MODEL, input: `Please summarise paragraph ${i} about the weather in spring`, metadata: { completion_window: 'asap' } })).join('\n'));
+  const args = ['run', input, '-o', output, '--base-url', sim.url, '--prices', prices, '--max-output-tokens', '3', '--poll-interval', '20ms', '--max-poll-interval', '100ms', '--concurrency', '4', '--log-every', '100ms'];
+
+  // Paced, so that it stops with jobs out at the server and most of them still to send.
+  const first = spawnCli([...args, '--max-rps', '10', '--max-cost', '1']);
+  await waitForOutput(first, /(?:^|\D)(?:[3-9]|[1-9]\d+) at the server/);
+  first.kill('SIGINT');
+  assert.equal((await first.result).code, 130);
+  const { counts } = await batchStatus(defaultDbPath(output));
+  const out = counts.submitted;
+  assert.ok(out >= 3 && counts.pending > 0, JSON.stringify(counts));
+  const posts = sim.stats().posts;
+
+  // Room for the jobs out and half of one more: without their reservations it would send as many again.
+  sim.setLatency({ asap: 30, standard: 30, flex: 30 });
+  const rest = await runCli([...args, '--max-rps', '0', '--max-cost', String(perJob * (out + 0.5))]);
+  assert.equal(rest.code, 1, rest.stderr);
+  assert.equal(sim.stats().posts, posts, 'nothing more was sent: the jobs already out took the cap');
+  const lines = readOutput(output);
+  // The jobs that were out finished, each cut at its cap (what it was charged for); the rest were held back.
+  assert.deepEqual(lines.filter((l) => l.error?.code !== 'not_sent_budget').map((l) => l.error?.code), Array(out).fill('incomplete'));
+  assert.equal(lines.length, n);
 });
 
 test('--max-cost is refused without --prices, and for lines without an output cap', async (t) => {

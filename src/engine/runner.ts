@@ -193,7 +193,7 @@ export async function runBatch(input: RunOptionsInput, hooks: RunHooks = {}): Pr
   });
   if (inputStat.isDirectory()) throw new UsageError(`${o.input}: is a folder, not a JSONL file`);
   assertDistinctTargets({ db, output: o.output, errors: o.errorsOutput, input: o.input });
-  // PostgreSQL's insert stores each body's hash: the validation workers take that off its thread.
+  // PostgreSQL's insert stores each body's hash: hashed while validating, by the validation workers when the file has them.
   const recipe = await recipeFor(o, shared);
   if (o.output !== STDIO) await assertWritableFolder(o.output, 'output');
   if (o.errorsOutput && o.errorsOutput !== STDIO) await assertWritableFolder(o.errorsOutput, 'errors output');

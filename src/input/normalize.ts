@@ -158,8 +158,9 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 
 /**
  * A shallow copy whose keys enumerate fast. V8 gives a spread-and-extended object a map whose keys
- * enumerate slowly, and zod and JSON.stringify each enumerate a body. Object.assign would run the
- * `__proto__` setter, so an object with that own key is spread.
+ * enumerate slowly, and zod and JSON.stringify (and, for PostgreSQL, the body's hash) each
+ * enumerate a body. Object.assign would run the `__proto__` setter, so an object with that own
+ * key is spread.
  */
 function copyOf(o: Record<string, unknown>): Record<string, unknown> {
   return Object.hasOwn(o, '__proto__') ? { ...o } : Object.assign({}, o);

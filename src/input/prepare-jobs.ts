@@ -8,7 +8,8 @@ export interface PrepareOptions {
   plan?: PlanOptions | undefined;
   /**
    * Hash each body here, for a store that stores the hash with the job as it inserts it
-   * (PostgreSQL): in a validation worker, that is off the main thread, which inserts.
+   * (PostgreSQL): where a validation worker prepares the jobs, that is off the main thread,
+   * which inserts them.
    */
   hashBodies?: boolean | undefined;
 }
