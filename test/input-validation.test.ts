@@ -93,6 +93,16 @@ test('a key repeated in one JSON object is rejected', async (t) => {
   );
 });
 
+test('a custom_id with an unpaired surrogate is rejected: it cannot be stored or given back as written', async (t) => {
+  const fix = 'replace its unpaired surrogate escape';
+  await rejectsLine(t, `{"custom_id":"b\\ud800","method":"POST","url":"/v1/responses","body":{"model":"${MODEL}","input":"x"}}`, `custom_id: must be valid Unicode text (got "b\\ud800"); ${fix}`);
+  await rejectsLine(t, `{"custom_id":"\\udfffb","model":"${MODEL}","input":"x"}`, `custom_id: must be valid Unicode text (got "\\udfffb"); ${fix}`);
+  // A pair is one character, whatever its escapes.
+  const r = await run(t, `${batchLine('a')}\n{"custom_id":"b\\ud83d\\ude00","model":"${MODEL}","input":"x"}\n`);
+  assert.equal(r.res.code, 0, r.res.stderr);
+  assert.deepEqual(readOutput(r.output).map((o) => o.custom_id), ['a', 'b\u{1F600}']);
+});
+
 test('an integer past 2^53 is rejected instead of rounded', async (t) => {
   await rejectsLine(
     t,

@@ -40,3 +40,14 @@ test('JSONL rows: a placeholder or --id-column naming a key that no row has is a
   assert.equal(skipped.code, 1, skipped.stderr);
   assert.equal(sim.stats().inferences, 1, 'the row that has the key runs');
 });
+
+test('JSONL rows: an --id-column value with an unpaired surrogate is a bad line, as a request line\'s custom_id is', async (t) => {
+  const dir = testDir(t);
+  const sim = await simFor(t);
+  const input = join(dir, 'questions.jsonl');
+  writeFileSync(input, '{"id":"q1","q":"one"}\n{"id":"q\\ud800","q":"two"}\n');
+  const r = await runCli(['run', input, '-o', join(dir, 'out.jsonl'), '--base-url', sim.url, '--model', MODEL, '--prompt', 'Q: {{q}}', '--id-column', 'id']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /questions\.jsonl:2: column "id": not valid Unicode text \(an unpaired surrogate escape\)/);
+  assert.equal(sim.stats().posts, 0);
+});

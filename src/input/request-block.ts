@@ -2,7 +2,7 @@ import { JobBatchWriter, type JobBatch } from './job-batch.ts';
 import { scanJson } from './json-scan.ts';
 import { forEachLine, parseJsonLine, type LineBlock } from './line-block.ts';
 import type { SourceItem } from './line-source.ts';
-import { normalizeLine, type LineDefaults } from './normalize.ts';
+import { hasUnpairedSurrogate, normalizeLine, type LineDefaults } from './normalize.ts';
 import { prepareItem, type PrepareOptions } from './prepare-jobs.ts';
 
 export interface RequestLineOptions extends PrepareOptions {
@@ -15,7 +15,7 @@ export function requestItem(line: number, text: string, defaults: LineDefaults):
   if (!json.ok) return { kind: 'invalid', line, problems: [{ field: '', message: json.message }] };
   const parsed = json.value;
   const readable = (parsed as { custom_id?: unknown } | null)?.custom_id;
-  const customId = typeof readable === 'string' && readable !== '' ? readable : undefined;
+  const customId = typeof readable === 'string' && readable !== '' && !hasUnpairedSurrogate(readable) ? readable : undefined;
   const scan = scanJson(text, parsed);
   if (scan) return { kind: 'invalid', line, problems: [{ field: scan.path, message: scan.message }], customId };
   const result = normalizeLine(parsed, line, defaults);

@@ -2,7 +2,7 @@ import { ENDPOINT_KINDS, type Endpoint } from '../api/endpoints.ts';
 import { UsageError } from '../errors.ts';
 import { JobBatchWriter, type JobBatch } from './job-batch.ts';
 import type { LineSource, SourceItem } from './line-source.ts';
-import { normalizeRequest, type LineDefaults } from './normalize.ts';
+import { hasUnpairedSurrogate, normalizeRequest, type LineDefaults } from './normalize.ts';
 import { prepareItem, type PrepareOptions } from './prepare-jobs.ts';
 import type { RowSource } from './rows/row-source.ts';
 import { valueAt, type Template } from './template.ts';
@@ -133,6 +133,7 @@ export class TemplatedRowSource implements LineSource {
       const id = valueAt(row, this.o.idColumn);
       const text = id === undefined || id === null ? '' : typeof id === 'string' ? id : JSON.stringify(id);
       if (text.trim() === '') return this.invalid(line, row, undefined, this.o.idColumn, id === undefined || id === null ? 'missing' : 'empty');
+      if (hasUnpairedSurrogate(text)) return this.invalid(line, row, undefined, this.o.idColumn, 'not valid Unicode text (an unpaired surrogate escape)');
       customId = text;
     }
     const rendered = this.o.template.render(row);
