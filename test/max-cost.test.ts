@@ -13,19 +13,25 @@ import { defaultDbPath } from '../src/options.ts';
 import { usageOf } from './helpers/usage.ts';
 import { MODEL, mismatches, readOutput, writeWorkload, type OutputLine } from './helpers/workload.ts';
 import { simFor } from './helpers/loopback.ts';
+import type { SimOptionsInput } from '../src/sim/simulator.ts';
 import { testDir } from './helpers/tmp.ts';
 
 const PRICE = { input: 100, output: 400 };
 const CAP = 24;
 const fast = ['--poll-interval', '20ms', '--max-poll-interval', '100ms', '--max-rps', '0', '--concurrency', '8'];
 
-/** A simulator, and an input, an output and a price table (PRICE for MODEL in asap) in a fresh folder. */
-async function budgeted(t: TestContext) {
+/** A simulator, and an input, an output and a price table (`price`, PRICE by default, for MODEL in asap) in a fresh folder. */
+async function budgeted(t: TestContext, o: { price?: typeof PRICE; sim?: SimOptionsInput } = {}) {
   const dir = testDir(t);
-  const sim = await simFor(t);
+  const sim = await simFor(t, o.sim);
   const prices = join(dir, 'prices.json');
-  writeFileSync(prices, JSON.stringify({ [MODEL]: { asap: PRICE } }));
+  writeFileSync(prices, JSON.stringify({ [MODEL]: { asap: o.price ?? PRICE } }));
   return { dir, sim, input: join(dir, 'in.jsonl'), output: join(dir, 'out.jsonl'), prices };
+}
+
+/** `n` requests whose answers (echoes of about a dozen words) run past an output cap of 3 tokens. */
+function writeSummaryRequests(input: string, n: number): void {
+  writeFileSync(input, Array.from({ length: n }, (_, i) => JSON.stringify({ custom_id: `c${i}`, model: MODEL, input: `Please summarise paragraph ${i} about the weather in spring`, metadata: { completion_window: 'asap' } })).join('\n'));
 }
 
 test('--max-cost at about half: sending stops within the cap (in-flight reservations counted), exit 1; a higher cap finishes with one inference per line', async (t) => {
@@ -87,18 +93,16 @@ test('--max-cost at about half: sending stops within the cap (in-flight reservat
 });
 
 test('a run resumed under --max-cost counts the reservations of the jobs an earlier run left out at the server', async (t) => {
-  const dir = testDir(t);
   // Held at the server: the jobs the first run sends stay out until the test lets them finish.
-  const sim = await simFor(t, { latencyMs: { asap: 600_000, standard: 600_000, flex: 600_000 } });
   // Only output is priced, and every answer runs past its cap of 3 tokens (the simulator cuts it
   // there), so a job costs exactly its reservation: one that finishes frees no room for another.
-  const prices = join(dir, 'prices.json');
-  writeFileSync(prices, JSON.stringify({ [MODEL]: { asap: { input: 0, output: PRICE.output } } }));
+  const { sim, input, output, prices } = await budgeted(t, {
+    price: { input: 0, output: PRICE.output },
+    sim: { latencyMs: { asap: 600_000, standard: 600_000, flex: 600_000 } },
+  });
   const perJob = (3 * PRICE.output) / 1e6;
-  const input = join(dir, 'in.jsonl');
-  const output = join(dir, 'out.jsonl');
   const n = 200;
-  writeFileSync(input, Array.from({ length: n }, (_, i) => JSON.stringify({ custom_id: `c${i}`, model: MODEL, input: `Please summarise paragraph ${i} about the weather in spring`, metadata: { completion_window: 'asap' } })).join('\n'));
+  writeSummaryRequests(input, n);
   const args = ['run', input, '-o', output, '--base-url', sim.url, '--prices', prices, '--max-output-tokens', '3', '--poll-interval', '20ms', '--max-poll-interval', '100ms', '--concurrency', '4', '--log-every', '100ms'];
 
   // Paced, so that it stops with jobs out at the server and most of them still to send.
@@ -157,7 +161,7 @@ test('--max-cost holds when answers would run past their output cap: the simulat
   const { sim, input, output, prices } = await budgeted(t);
   // Echoes of these prompts are about a dozen words: four times the cap of 3 output tokens.
   const n = 40;
-  writeFileSync(input, Array.from({ length: n }, (_, i) => JSON.stringify({ custom_id: `c${i}`, model: MODEL, input: `Please summarise paragraph ${i} about the weather in spring`, metadata: { completion_window: 'asap' } })).join('\n'));
+  writeSummaryRequests(input, n);
   const perJob = (countTokens('Please summarise paragraph 10 about the weather in spring') * PRICE.input + 3 * PRICE.output) / 1e6;
   const cap = Number((perJob * n * 0.5).toFixed(6));
   const r = await runCli(['run', input, '-o', output, '--base-url', sim.url, '--prices', prices, '--max-output-tokens', '3', '--max-cost', String(cap), ...fast]);

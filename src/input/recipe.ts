@@ -101,7 +101,7 @@ export async function buildRecipe(o: Omit<RunOptions, 'apiKey'>, defaults: LineD
       : o.promptCacheKey;
 
   const name = o.schema === undefined ? 'answer' : basename(o.schema).replace(/(\.schema)?\.json$/i, '').replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64) || 'answer';
-  const prepare: PrepareOptions = hashBodies ? { hashBodies } : {};
+  const prepare: PrepareOptions = { hashBodies };
   // A plan that adds nothing is left out: its copies of every body are garbage at a million lines.
   if (schema || promptCacheKey !== undefined || (o.models?.length ?? 0) > 0 || o.samples > 1) {
     prepare.plan = { schema: schema && { name, schema }, promptCacheKey, models: o.models, samples: o.samples };
